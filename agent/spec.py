@@ -1,0 +1,69 @@
+"""RunSpec: what one run is (game, seed, presets, overrides, budget). Pure Python, no torch."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from agent.config import Config, parse_set_args, resolve_config, split_presets
+from atari100k.errors import UsageError
+from atari100k.games import canonical_game
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One (game, seed, presets, overrides) run. `steps` overrides train.steps when set."""
+
+    game: str
+    """Canonical game name (`MsPacman`); aliases are resolved by `make`."""
+    seed: int
+    """Seed of everything random in the run (torch, numpy, the environments)."""
+    presets: tuple[str, ...] = ("atari100k",)
+    """Presets applied in order on the defaults (see agent.config.PRESETS)."""
+    overrides: tuple[str, ...] = field(default_factory=tuple)
+    """Dotted overrides `key=value`, applied after the presets."""
+    steps: int | None = None
+    """Budget in agent steps, overriding the presets' train.steps (None = keep)."""
+
+    @classmethod
+    def make(
+        cls,
+        game: str,
+        seed: int,
+        presets: list[str] | tuple[str, ...] | str | None = None,
+        overrides: list[str] | tuple[str, ...] = (),
+        steps: int | None = None,
+    ) -> "RunSpec":
+        """Validated constructor: canonical game, known presets, parseable overrides."""
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise UsageError(f"bad seed {seed!r}; seeds are integers >= 0")
+        if steps is not None and steps <= 0:
+            raise UsageError(f"bad --steps {steps}; the budget must be > 0 agent steps")
+        spec = cls(
+            game=canonical_game(game),
+            seed=seed,
+            presets=split_presets(presets),
+            overrides=tuple(f"{k}={v}" for k, v in parse_set_args(list(overrides)).items()),
+            steps=steps,
+        )
+        spec.config()  # raises UsageError on unknown keys or bad values
+        return spec
+
+    def config(self) -> Config:
+        """The fully resolved config of this run."""
+        return resolve_config(self.presets, list(self.overrides), self.steps)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (as saved in run.json under `spec`)."""
+        data = asdict(self)
+        data["presets"] = list(self.presets)
+        data["overrides"] = list(self.overrides)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunSpec":
+        """Inverse of to_dict."""
+        return cls.make(
+            data["game"], int(data["seed"]), tuple(data["presets"]),
+            tuple(data.get("overrides", ())), data.get("steps"),
+        )

@@ -1,0 +1,5 @@
+import sys
+
+from atari100k.cli import main
+
+sys.exit(main())

@@ -1,0 +1,227 @@
+"""Published baselines shipped as package data (`analysis/data/`, see SOURCES.md there).
+
+Two kinds:
+- *final*: Atari 100k agents, one final raw score per run and game (DER, OTRainbow, SPR...).
+- *curve*: Dopamine's legacy DQN/C51/Rainbow/IQN learning curves (1M-frame iterations,
+  sticky actions 0.25, training returns). There is no published IQN (nor Dopamine Rainbow)
+  at 100k steps: in a table they are taken at the first iteration that covers the table's
+  frame budget, and the row label says which frames that is.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import pandas as pd
+
+from atari100k.errors import UsageError
+
+ATARI100K_STEPS = 100_000
+FRAMES_PER_STEP = 4
+DOPAMINE_ITERATION_FRAMES = 1_000_000
+IQN_NOTE = "there is no published IQN at 100k steps (400k frames); Dopamine IQN is compared on the frame axis only"
+
+_RLIABLE = "Agarwal et al. 2021 re-runs; gs://rl-benchmark-data/atari_100k via RLE-Foundation/rllte@ddd76d5 hsuanwu/evaluation/atari_100k/"
+_DOPAMINE = "google/dopamine@5873f54 baselines/atari/data/<game>.json (Castro et al. 2018)"
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """One shipped baseline: what it is, where it comes from, under which protocol."""
+
+    key: str
+    """Name on the command line (`--baselines DER,IQN`)."""
+    label: str
+    """Name in tables and figures."""
+    kind: str
+    """'final' (per-run final scores) or 'curve' (Dopamine learning curves)."""
+    paper: str
+    source: str
+    protocol: dict[str, Any] = field(default_factory=dict)
+    """budget_steps, budget_frames, sticky_action_prob, score (what the number is)."""
+
+
+def _final(key: str, paper: str, source: str, score: str, label: str | None = None,
+           sticky: float | None = 0.0) -> Baseline:
+    protocol = {
+        "budget_steps": ATARI100K_STEPS,
+        "budget_frames": ATARI100K_STEPS * FRAMES_PER_STEP,
+        "sticky_action_prob": sticky,
+        "score": score,
+    }
+    return Baseline(key, label or key, "final", paper, source, protocol)
+
+
+def _curve(key: str, paper: str) -> Baseline:
+    protocol = {
+        "budget_steps": 50_000_000,
+        "budget_frames": 200_000_000,
+        "sticky_action_prob": 0.25,
+        "score": "training-episode returns averaged over each 1M-frame iteration (Dopamine)",
+    }
+    return Baseline(key, key, "curve", paper, _DOPAMINE, protocol)
+
+
+CATALOG: tuple[Baseline, ...] = (
+    _final("DER", "van Hasselt et al. 2019 (data-efficient Rainbow)", f"{_RLIABLE}DER/<Game>.json",
+           "final of 10 evaluations, 100 episodes (Dopamine re-run)"),
+    _final("OTRainbow", "Kielak 2020 (overtrained Rainbow)", f"{_RLIABLE}OTRainbow.json",
+           "100 evaluation episodes after training (Dopamine re-run)"),
+    _final("SPR", "Schwarzer et al. 2021", f"{_RLIABLE}SPR.json",
+           "final evaluation (the first 10 runs are the SPR paper's seeds)"),
+    _final("DrQ(eps)", "Kostrikov et al. 2021; Agarwal et al. 2021 (eps 0.01/0.001)", f"{_RLIABLE}DrQ(eps).json",
+           "100 evaluation episodes after training (Dopamine re-run)"),
+    _final("DrQ", "Kostrikov et al. 2021", f"{_RLIABLE}DrQ.json",
+           "100 evaluation episodes after training (Dopamine re-run)"),
+    _final("CURL", "Laskin et al. 2020", f"{_RLIABLE}CURL_10_evals.json",
+           "final of 10 evaluations; raw = HNS*(human-random)+random"),
+    _final("SimPLe", "Kaiser et al. 2020", f"{_RLIABLE}SimPLe.json", "paper's evaluation"),
+    _final("IRIS", "Micheli et al. 2023", "eloialonso/iris@24326aa results/data/IRIS.json", "paper's evaluation"),
+    _final("DIAMOND", "Alonso et al. 2024", "eloialonso/diamond@a1311e9 results/data/DIAMOND.json",
+           "paper's evaluation"),
+    _final("BBF", "Schwarzer et al. 2023 (replay ratio 8)",
+           "google-research/google-research@5e78683 bigger_better_faster/scores/RR8_BBF.csv[GameScoreAverage]",
+           "paper's evaluation (GameScoreAverage); 52-60 runs per game"),
+    _final("DreamerV3", "Hafner et al. 2023", "danijar/dreamerv3@423291a scores/data/atari100k_dreamerv3.json.gz",
+           "DERIVED: mean training-episode return over 300k<frames<=400k (2023 curves)",
+           label="DreamerV3 (derived)", sticky=None),
+    _final("DreamerV3-2024", "Hafner et al. 2023 (agent version of 2024)",
+           "danijar/dreamerv3@2411f7d scores/atari100k-dreamerv3.json.gz",
+           "DERIVED: mean of training episodes ending at 300k<frames<=400k (2024 curves)",
+           label="DreamerV3-2024 (derived)", sticky=None),
+    _curve("DQN", "Mnih et al. 2015; Dopamine"),
+    _curve("C51", "Bellemare et al. 2017; Dopamine"),
+    _curve("Rainbow", "Hessel et al. 2018; Dopamine (C51 + n-step + prioritized replay)"),
+    _curve("IQN", "Dabney et al. 2018; Dopamine"),
+)
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+_BY_NAME = {_norm(b.key): b for b in CATALOG} | {_norm(b.label): b for b in CATALOG}
+
+
+def get_baseline(name: str) -> Baseline:
+    """The catalog entry for `name` (key or label, case and punctuation ignored)."""
+    baseline = _BY_NAME.get(_norm(name))
+    if baseline is None:
+        raise UsageError(f"unknown baseline {name!r}; choose from: {', '.join(b.key for b in CATALOG)} "
+                         f"(see `atari100k baselines`)")
+    return baseline
+
+
+def parse_baselines(spec: str | None) -> list[Baseline]:
+    """`"DER,OTRainbow,IQN"` -> catalog entries in that order; `all` = every final-score baseline."""
+    if not spec:
+        return []
+    chosen: list[Baseline] = []
+    for item in (s.strip() for s in spec.split(",")):
+        if not item:
+            continue
+        entries = [b for b in CATALOG if b.kind == "final"] if item.lower() == "all" else [get_baseline(item)]
+        chosen.extend(b for b in entries if b not in chosen)
+    return chosen
+
+
+def _data(name: str):
+    return resources.files("analysis").joinpath("data", name)
+
+
+@functools.lru_cache(maxsize=None)
+def human_random_scores() -> pd.DataFrame:
+    """Human and random raw scores of the 57 games.
+
+    Returns:
+      DataFrame indexed by canonical game name with float columns `random`, `human`
+      (rliable's table, from the MuZero paper; originally Mnih et al. 2015 / Badia et al. 2020).
+    """
+    with _data("human_random.csv").open() as handle:
+        return pd.read_csv(handle).set_index("game")
+
+
+@functools.lru_cache(maxsize=None)
+def _final_scores_file() -> pd.DataFrame:
+    with _data("atari100k_scores.csv.gz").open("rb") as handle:
+        return pd.read_csv(handle, compression="gzip", dtype={"run": str})
+
+
+@functools.lru_cache(maxsize=None)
+def dopamine_curves() -> pd.DataFrame:
+    """Dopamine legacy learning curves for the 26 Atari 100k games.
+
+    Returns:
+      DataFrame with columns `algorithm` (DQN, C51, Rainbow, IQN), `game`, `seed` (0-4),
+      `iteration` (0-198; iteration i covers frames [i*1M, (i+1)*1M)), `score` (training
+      return averaged over the iteration), `frames` (= (i+1)*1M, the iteration's end).
+    """
+    with _data("dopamine_curves.csv.gz").open("rb") as handle:
+        frame = pd.read_csv(handle, compression="gzip")
+    frame["frames"] = (frame["iteration"] + 1) * DOPAMINE_ITERATION_FRAMES
+    return frame
+
+
+def final_baseline_scores(baseline: Baseline) -> pd.DataFrame:
+    """Per-run final scores of a 'final' baseline as the long score table.
+
+    Returns:
+      DataFrame `algorithm, game, seed, step, score`: `seed` is the run's position within
+      its game in the source file (published runs are not paired across games), `step` the
+      budget (100k agent steps).
+    """
+    rows = _final_scores_file()
+    rows = rows[rows["algorithm"] == baseline.label].copy()
+    rows["algorithm"] = baseline.label
+    rows["seed"] = rows.groupby("game").cumcount()
+    rows["step"] = baseline.protocol["budget_steps"]
+    return rows[["algorithm", "game", "seed", "step", "score"]].reset_index(drop=True)
+
+
+def dopamine_iteration_for(budget_frames: int) -> int:
+    """The first Dopamine iteration whose frames cover `budget_frames` (0 for 400k frames)."""
+    return max(0, -(-int(budget_frames) // DOPAMINE_ITERATION_FRAMES) - 1)
+
+
+def curve_label_at(baseline: Baseline, iteration: int) -> str:
+    """Row label of a Dopamine agent taken at one iteration, stating its frames."""
+    lo, hi = iteration * DOPAMINE_ITERATION_FRAMES, (iteration + 1) * DOPAMINE_ITERATION_FRAMES
+    return f"{baseline.key} (Dopamine, {lo / 1e6:g}-{hi / 1e6:g}M frames)"
+
+
+def curve_scores_at(baseline: Baseline, iteration: int) -> pd.DataFrame:
+    """One iteration of a Dopamine curve as final scores (long table, labelled with its frames)."""
+    rows = dopamine_curves()
+    rows = rows[(rows["algorithm"] == baseline.key) & (rows["iteration"] == iteration)].copy()
+    rows["algorithm"] = curve_label_at(baseline, iteration)
+    rows["step"] = rows["frames"] // FRAMES_PER_STEP
+    return rows[["algorithm", "game", "seed", "step", "score"]].reset_index(drop=True)
+
+
+def catalog_rows() -> list[dict[str, Any]]:
+    """What is shipped, one dict per baseline: key, label, kind, runs per game, games, budget, protocol, source."""
+    finals = _final_scores_file()
+    curves = dopamine_curves()
+    rows = []
+    for b in CATALOG:
+        if b.kind == "final":
+            counts = finals[finals["algorithm"] == b.label].groupby("game").size()
+            budget = f"{b.protocol['budget_steps'] // 1000}k steps ({b.protocol['budget_frames'] // 1000}k frames)"
+        else:
+            sub = curves[curves["algorithm"] == b.key]
+            counts = sub.groupby("game")["seed"].nunique()
+            budget = f"{sub['iteration'].nunique()} x 1M-frame iterations"
+        runs = f"{counts.min()}" if counts.min() == counts.max() else f"{counts.min()}-{counts.max()}"
+        sticky = b.protocol["sticky_action_prob"]
+        rows.append({
+            "key": b.key, "label": b.label, "kind": b.kind, "runs_per_game": runs, "games": len(counts),
+            "budget": budget,
+            "sticky_actions": "unverified" if sticky is None else f"{sticky:g}",
+            "score": b.protocol["score"] + (f"; {IQN_NOTE}" if b.key == "IQN" else ""),
+            "paper": b.paper, "source": b.source,
+        })
+    return rows

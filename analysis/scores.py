@@ -1,0 +1,237 @@
+"""Load run folders, sweep folders and CSVs into the long score table.
+
+The long table (docs/DESIGN.md): one row per (algorithm, game, seed, step) with columns
+`algorithm, game, seed, step, score` (raw game score; `step` in agent steps, frames = 4 x
+steps; NaN step = a final score of unknown step) plus `done` (False for a run folder without
+`DONE`). Protocols travel beside the table, per algorithm.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from atari100k.errors import UsageError
+from atari100k.fileio import read_json
+from atari100k.games import canonical_game
+
+COLUMNS = ["algorithm", "game", "seed", "step", "score", "done"]
+DEFAULT_NAME = "DreamerV2 (ours)"
+
+
+@dataclass
+class ScoreData:
+    """The long score table and what travels with it."""
+
+    frame: pd.DataFrame
+    """Columns COLUMNS; one row per (algorithm, game, seed, step)."""
+    protocols: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """algorithm -> protocol (run.json's `protocol`, or a baseline's)."""
+    notes: list[str] = field(default_factory=list)
+    """Human-readable remarks on what was loaded (printed under tables)."""
+
+
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in
+                         zip(COLUMNS, ["object", "object", "int64", "float64", "float64", "bool"])})
+
+
+def is_run_folder(path: Path) -> bool:
+    """A run folder holds `run.json` and `eval.csv` (made by `agent/`)."""
+    return (path / "run.json").is_file() and (path / "eval.csv").is_file()
+
+
+def find_run_folders(root: Path) -> list[Path]:
+    """Every run folder at or below `root`, sorted (a sweep is `<sweep>/<Game>/seed_<k>/`)."""
+    if is_run_folder(root):
+        return [root]
+    return sorted(p.parent for p in root.rglob("run.json") if is_run_folder(p.parent))
+
+
+def load_run_folder(path: Path, algorithm: str = DEFAULT_NAME) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """One run folder as long-table rows: the mean evaluation return at each `step` of eval.csv.
+
+    Returns:
+      (rows, protocol): rows have COLUMNS (`done` = `DONE` exists); protocol is run.json's
+      `protocol` with `eval_episodes_found` (episodes at the last step) added.
+    """
+    try:
+        info = read_json(path / "run.json")
+        spec = info["spec"]
+        game, seed = canonical_game(str(spec["game"])), spec["seed"]
+    except UsageError as error:
+        raise UsageError(f"{path}: {error}") from None
+    except (OSError, ValueError, KeyError, TypeError):
+        raise UsageError(f"{path}/run.json is not a run description (needs spec.game and spec.seed)") from None
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise UsageError(f"{path}/run.json: seed {seed!r} must be a non-negative integer")
+    try:
+        evals = pd.read_csv(path / "eval.csv")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise UsageError(f"{path}/eval.csv is malformed ({str(error).splitlines()[0]})") from None
+    if not {"step", "return"} <= set(evals.columns):
+        raise UsageError(f"{path}/eval.csv needs the header step,episode,return,length; found {','.join(evals.columns)}")
+    steps = pd.to_numeric(evals["step"], errors="coerce")
+    returns = pd.to_numeric(evals["return"], errors="coerce")
+    if steps.isna().any() or returns.isna().any() or (steps < 0).any():
+        line = int(np.flatnonzero(steps.isna() | returns.isna() | (steps < 0))[0]) + 2
+        raise UsageError(f"{path}/eval.csv line {line}: step and return must be numbers, step >= 0")
+    means = returns.groupby(steps).agg(["mean", "size"])
+    rows = pd.DataFrame({
+        "algorithm": algorithm, "game": game, "seed": seed,
+        "step": means.index.astype(float), "score": means["mean"].to_numpy(),
+        "done": (path / "DONE").exists(),
+    })
+    protocol = dict(info.get("protocol") or {})
+    if len(means):
+        protocol["eval_episodes_found"] = int(means["size"].iloc[-1])
+    return rows[COLUMNS], protocol
+
+
+def load_csv(path: Path, algorithm: str | None = None) -> pd.DataFrame:
+    """A long CSV `algorithm,game,seed[,step],score` (raw scores) as long-table rows.
+
+    `algorithm` (from --name) fills or overrides the algorithm column. No `step` column means
+    final scores (step NaN). Raises UsageError naming the file and line of the first bad value.
+    """
+    try:
+        frame = pd.read_csv(path, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise UsageError(f"{path}: not a readable CSV ({str(error).splitlines()[0]})") from None
+    needed = {"game", "seed", "score"} | (set() if algorithm else {"algorithm"})
+    missing = needed - set(frame.columns)
+    if missing:
+        raise UsageError(f"{path}: missing column(s) {', '.join(sorted(missing))}; "
+                         f"expected algorithm,game,seed,step,score (step optional)")
+    if frame.empty:
+        raise UsageError(f"{path}: no rows")
+    if algorithm:
+        frame["algorithm"] = algorithm
+    if "step" not in frame.columns:
+        frame["step"] = np.nan
+
+    def bad(mask: pd.Series, what: str) -> None:
+        if mask.any():
+            line = int(np.flatnonzero(mask.to_numpy())[0]) + 2
+            raise UsageError(f"{path} line {line}: {what}")
+
+    seeds = pd.to_numeric(frame["seed"], errors="coerce")
+    bad(seeds.isna() | (seeds % 1 != 0), "seed must be an integer")
+    bad(seeds < 0, "seed must be >= 0")
+    scores = pd.to_numeric(frame["score"], errors="coerce")
+    bad(scores.isna() | ~np.isfinite(scores.fillna(0)), "score must be a finite number")
+    steps = pd.to_numeric(frame["step"], errors="coerce")
+    bad(steps.isna() & frame["step"].notna(), "step must be a number (or empty for a final score)")
+    bad(steps < 0, "step must be >= 0")
+    bad(frame["algorithm"].isna() | (frame["algorithm"].astype(str).str.strip() == ""), "algorithm is empty")
+    games = {}
+    for name in frame["game"].astype(str).unique():
+        try:
+            games[name] = canonical_game(name)
+        except UsageError as error:
+            raise UsageError(f"{path}: {error}") from None
+    out = pd.DataFrame({
+        "algorithm": frame["algorithm"].astype(str).str.strip(),
+        "game": frame["game"].astype(str).map(games),
+        "seed": seeds.astype("int64"), "step": steps.astype(float), "score": scores.astype(float),
+        "done": True,
+    })
+    duplicated = out.duplicated(["algorithm", "game", "seed", "step"])
+    bad(duplicated, "duplicate (algorithm, game, seed, step) row")
+    return out[COLUMNS]
+
+
+def load_inputs(inputs: Sequence[str | Path], names: Sequence[str] | None = None) -> ScoreData:
+    """Load run folders, sweep folders and CSV files into one ScoreData.
+
+    Args:
+      inputs: paths; folders are searched recursively for run folders, files are long CSVs.
+      names: algorithm names: none (folders -> "DreamerV2 (ours)", CSVs -> their column),
+        one (applies to every input) or one per input.
+    Returns:
+      ScoreData with the long table (raw scores), per-algorithm protocols and notes.
+    """
+    names = list(names or [])
+    if len(names) not in (0, 1, len(inputs)):
+        raise UsageError(f"give --name once or once per input ({len(inputs)} inputs, {len(names)} names)")
+    parts, protocols, notes = [], {}, []
+    for index, raw in enumerate(inputs):
+        path = Path(raw)
+        name = names[index] if len(names) == len(inputs) and names else (names[0] if names else None)
+        if path.is_dir():
+            runs = find_run_folders(path)
+            if not runs:
+                raise UsageError(f"{path}: no run folders (folders with run.json and eval.csv) found")
+            algorithm = name or DEFAULT_NAME
+            for run in runs:
+                rows, protocol = load_run_folder(run, algorithm)
+                parts.append(rows)
+                protocols.setdefault(algorithm, []).append(protocol)
+        elif path.is_file():
+            parts.append(load_csv(path, name))
+        else:
+            raise UsageError(f"{path}: no such file or folder")
+    frame = pd.concat(parts, ignore_index=True) if parts else _empty()
+    duplicated = frame.duplicated(["algorithm", "game", "seed", "step"])
+    if duplicated.any():
+        row = frame[duplicated].iloc[0]
+        raise UsageError(f"{row.algorithm} {row.game} seed {row.seed} appears in two inputs; "
+                         f"give them different --name values")
+    merged = {algorithm: _merge_protocols(algorithm, found, notes) for algorithm, found in protocols.items()}
+    return ScoreData(frame, merged, notes)
+
+
+def _merge_protocols(algorithm: str, found: list[dict[str, Any]], notes: list[str]) -> dict[str, Any]:
+    """One protocol per algorithm; differing fields are reported, not hidden."""
+    keys = sorted({k for p in found for k in p})
+    merged: dict[str, Any] = {}
+    for key in keys:
+        values = sorted({str(p.get(key)) for p in found})
+        if len(values) == 1:
+            merged[key] = found[0].get(key)
+        else:
+            merged[key] = " | ".join(values)
+            if key != "eval_episodes_found":
+                notes.append(f"{algorithm}: runs differ in protocol field {key}: {', '.join(values)}")
+    return merged
+
+
+def final_scores(frame: pd.DataFrame, step: int | None = None, allow_partial: bool = False,
+                 notes: list[str] | None = None) -> pd.DataFrame:
+    """One score per (algorithm, game, seed): the latest step, or exactly `step`.
+
+    Unfinished runs (`done` False) are left out unless `allow_partial`, where their latest
+    evaluation is used; both cases are added to `notes`.
+    Returns:
+      DataFrame `algorithm, game, seed, step, score`.
+    """
+    notes = notes if notes is not None else []
+    rows = frame
+    unfinished = rows.loc[~rows["done"].astype(bool), ["algorithm", "game", "seed"]].drop_duplicates()
+    if len(unfinished):
+        listed = ", ".join(f"{r.game}/seed_{r.seed}" for r in unfinished.head(8).itertuples())
+        more = "" if len(unfinished) <= 8 else f" and {len(unfinished) - 8} more"
+        if allow_partial:
+            notes.append(f"{len(unfinished)} unfinished run(s) scored at their latest evaluation: {listed}{more}")
+        else:
+            notes.append(f"{len(unfinished)} unfinished run(s) (no DONE) left out: {listed}{more}")
+            rows = rows[rows["done"].astype(bool)]
+    if step is not None:
+        has_steps = rows["step"].notna()
+        picked = rows[~has_steps | (rows["step"] == step)]
+        user_algos = set(rows.loc[has_steps, "algorithm"])
+        lacking = user_algos - set(picked.loc[picked["step"] == step, "algorithm"])
+        if lacking:
+            raise UsageError(f"no evaluation at step {step} for {', '.join(sorted(lacking))}; "
+                             f"pick a step that appears in eval.csv")
+        rows = picked
+    # NaN steps (final scores from a CSV) sort last, so they win over any stepped row.
+    rows = rows.assign(_order=rows["step"].fillna(math.inf)).sort_values("_order", kind="stable")
+    last = rows.groupby(["algorithm", "game", "seed"], sort=False).tail(1)
+    return last[["algorithm", "game", "seed", "step", "score"]].sort_values(
+        ["algorithm", "game", "seed"], kind="stable").reset_index(drop=True)

@@ -1,0 +1,154 @@
+"""Actor-critic learned in imagination (DreamerV2 Sec. 2.2), with the reference's alignment.
+
+Imagination starts from every posterior state of the batch (T*B starts) and rolls the
+prior H steps with actions from the actor:
+
+    states   z_0 -> z_1 -> ... -> z_H          (z_0 from replay)
+    actions  a_k sampled at z_k, stored at index k+1 (index 0 holds zeros)
+    reward   r_k = reward head at z_k; discount d_k = discount head at z_k, except
+             d_0 = gamma * (1 - is_terminal) of the replayed start state
+    weight   w = cumprod([1, d_0, ..., d_{H-1}])   (d_k says whether z_{k+1} is valid)
+    targets  T_0..T_{H-1} = lambda_return(r[:-1], v[:-1], d[:-1], bootstrap=v[H])
+    critic   v(z_k) regressed onto T_k, k = 0..H-1, weighted by w_k
+    actor    log pi(a_k|z_k) * sg(T_{k+1} - v_slow(z_k)) + eta * H[pi(.|z_k)], k = 0..H-2,
+             weighted by w_k   (REINFORCE; rho mixes in T_{k+1} for dynamics backprop)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+
+import torch
+from torch import nn
+
+from agent.config import Config
+from agent.distributions import categorical_entropy, onehot_log_prob, onehot_mode, straight_through_onehot
+from agent.networks import MLP
+from agent.optim import Optimizer
+from agent.rssm import State
+from agent.world_model import WorldModel
+
+
+def lambda_return(
+    reward: torch.Tensor, value: torch.Tensor, discount: torch.Tensor, bootstrap: torch.Tensor, lambda_: float
+) -> torch.Tensor:
+    """TD(lambda) returns, time-major, with the reference implementation's alignment.
+
+    reward, value, discount: [H, ...]; bootstrap: [...]. Returns [H, ...] with
+        V_t = reward[t] + discount[t] * ((1 - lambda_) * value[t+1] + lambda_ * V_{t+1}),
+    where value[H] and V_H are `bootstrap`. lambda_=1 gives Monte-Carlo returns
+    bootstrapped at the end; lambda_=0 one-step TD targets.
+    """
+    next_values = torch.cat([value[1:], bootstrap.unsqueeze(0)], 0)
+    inputs = reward + discount * next_values * (1 - lambda_)
+    returns = []
+    last = bootstrap
+    for t in reversed(range(reward.shape[0])):
+        last = inputs[t] + discount[t] * lambda_ * last
+        returns.append(last)
+    return torch.stack(returns[::-1], 0)
+
+
+@contextlib.contextmanager
+def frozen(module: nn.Module):
+    """Temporarily stop gradients from accumulating in `module`'s parameters."""
+    flags = [p.requires_grad for p in module.parameters()]
+    for p in module.parameters():
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(module.parameters(), flags):
+            p.requires_grad_(flag)
+
+
+class ActorCritic(nn.Module):
+    """Actor (categorical over actions), critic, slow critic, and their optimisers."""
+
+    def __init__(self, config: Config, feat_dim: int, num_actions: int):
+        super().__init__()
+        self.config = config
+        cfg = config.behavior
+        self.actor = MLP(feat_dim, num_actions, cfg.mlp_layers, cfg.mlp_units)
+        self.critic = MLP(feat_dim, 1, cfg.mlp_layers, cfg.mlp_units)
+        self.slow_critic = copy.deepcopy(self.critic).requires_grad_(False)
+        model = config.model
+        self.actor_opt = Optimizer(self.actor.parameters(), cfg.actor_lr, model.eps, model.grad_clip, model.weight_decay)
+        self.critic_opt = Optimizer(self.critic.parameters(), cfg.critic_lr, model.eps, model.grad_clip, model.weight_decay)
+        self.register_buffer("updates", torch.zeros((), dtype=torch.int64))
+
+    def act(self, feat: torch.Tensor, mode: str) -> torch.Tensor:
+        """One-hot actions [N, A] from features [N, F]: sampled ('sample') or greedy ('mode')."""
+        logits = self.actor(feat)
+        return straight_through_onehot(logits) if mode == "sample" else onehot_mode(logits)
+
+    def imagine(self, world_model: WorldModel, start: State, is_terminal: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Roll the prior H steps from `start` ([N, ...] states) with actor samples.
+
+        Returns `feat` [H+1, N, F], `action` [H+1, N, A], `reward`, `discount`, `weight` [H+1, N].
+        """
+        cfg = self.config.behavior
+        rssm = world_model.rssm
+        state = start
+        feats = [rssm.features(state)]
+        actions = [torch.zeros(feats[0].shape[0], self.actor.out.out_features, device=feats[0].device)]
+        for _ in range(cfg.horizon):
+            action = self.act(feats[-1].detach(), "sample")
+            state = rssm.img_step(state, action)
+            feats.append(rssm.features(state))
+            actions.append(action)
+        feat = torch.stack(feats)
+        discount = world_model.discount(feat)
+        first = cfg.discount * (1.0 - is_terminal.float())
+        discount = torch.cat([first.unsqueeze(0), discount[1:]], 0)
+        weight = torch.cumprod(torch.cat([torch.ones_like(discount[:1]), discount[:-1]], 0), 0).detach()
+        return {
+            "feat": feat, "action": torch.stack(actions), "reward": world_model.reward(feat),
+            "discount": discount, "weight": weight,
+        }
+
+    def train_step(self, world_model: WorldModel, post: State, is_terminal: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Actor step then critic step on one imagined batch from posteriors [T, B, ...].
+
+        is_terminal: [T, B] of the replayed start states. Returns metrics (0-d tensors).
+        """
+        cfg = self.config.behavior
+        start = {k: v.detach().flatten(0, 1) for k, v in post.items()}
+        rho = cfg.actor_grad_mix
+        # With pure REINFORCE (rho = 1) nothing needs gradients through imagination.
+        grad_ctx = torch.no_grad() if rho == 1.0 else contextlib.nullcontext()
+        with frozen(world_model), grad_ctx:
+            seq = self.imagine(world_model, start, is_terminal.flatten(0, 1))
+            value = self.slow_critic(seq["feat"]).squeeze(-1).float()
+            target = lambda_return(seq["reward"][:-1], value[:-1], seq["discount"][:-1], value[-1], cfg.lambda_)
+
+        weight = seq["weight"]
+        logits = self.actor(seq["feat"][:-2].detach())
+        advantage = (target[1:] - value[:-2]).detach()
+        objective = rho * onehot_log_prob(logits, seq["action"][1:-1]) * advantage
+        if rho < 1.0:
+            objective = objective + (1 - rho) * target[1:]
+        entropy = categorical_entropy(logits)
+        objective = objective + cfg.actor_entropy * entropy
+        actor_loss = -(weight[:-2] * objective).mean()
+        actor_norm = self.actor_opt.step(actor_loss)
+
+        critic_value = self.critic(seq["feat"][:-1].detach()).squeeze(-1).float()
+        critic_loss = (0.5 * (critic_value - target.detach()) ** 2 * weight[:-1]).mean()
+        critic_norm = self.critic_opt.step(critic_loss)
+
+        if int(self.updates) % cfg.slow_critic_update == 0:
+            self.slow_critic.load_state_dict(self.critic.state_dict())
+        self.updates += 1
+        return {
+            "actor/loss": actor_loss.detach(),
+            "actor/entropy": entropy.mean().detach(),
+            "actor/grad_norm": torch.tensor(actor_norm),
+            "critic/loss": critic_loss.detach(),
+            "critic/value": critic_value.mean().detach(),
+            "critic/target": target.mean().detach(),
+            "critic/grad_norm": torch.tensor(critic_norm),
+            "imagine/reward": seq["reward"].mean().detach(),
+            "imagine/discount": seq["discount"].mean().detach(),
+        }

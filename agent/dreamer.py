@@ -1,0 +1,118 @@
+"""DreamerV2: the world model and the actor-critic behind one small interface.
+
+    model = DreamerV2(config, obs_shape=(1, 64, 64), num_actions=6, device=torch.device("cpu"))
+    state = model.initial_state(num_envs)
+    actions, state = model.act(obs, is_first, state, mode="sample")
+    metrics = model.train_step(batch)      # world model, then actor, then critic
+
+The training loop owns the RNGs (torch's global generator drives every sample here).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import torch
+from torch import nn
+
+from agent.behavior import ActorCritic
+from agent.config import Config
+from agent.rssm import State
+from agent.world_model import WorldModel
+
+PolicyState = tuple[State, torch.Tensor]
+
+
+class DreamerV2(nn.Module):
+    """World model + actor-critic, their optimisers, and the acting policy."""
+
+    def __init__(self, config: Config, obs_shape: tuple[int, int, int], num_actions: int, device: torch.device):
+        super().__init__()
+        self.config = config
+        self.num_actions = num_actions
+        self.device = device
+        self.world_model = WorldModel(config, obs_shape, num_actions)
+        self.behavior = ActorCritic(config, self.world_model.rssm.feat_dim, num_actions)
+        self.to(device)
+        # Optimisers were built before .to(device); Adam's state is created lazily, on device.
+        self._autocast = config.train.precision == "bf16" and device.type == "cuda"
+        if config.train.compile:
+            self._compile()
+
+    def _compile(self) -> None:
+        wm = self.world_model
+        wm.encoder = torch.compile(wm.encoder)
+        wm.decoder = torch.compile(wm.decoder)
+
+    def _precision(self) -> contextlib.AbstractContextManager:
+        if self._autocast:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def initial_state(self, batch_size: int) -> PolicyState:
+        """Zero latent and zero previous action for `batch_size` environments."""
+        latent = self.world_model.rssm.initial(batch_size, self.device)
+        return latent, torch.zeros(batch_size, self.num_actions, device=self.device)
+
+    @torch.no_grad()
+    def act(self, obs: torch.Tensor, is_first: torch.Tensor, state: PolicyState, mode: str) -> tuple[torch.Tensor, PolicyState]:
+        """Choose actions for one step of N environments.
+
+        obs uint8 [N, C, H, W]; is_first bool [N] (resets the latent and previous action);
+        mode 'sample' (training) or 'mode' (greedy, the reference's evaluation).
+        Returns (int64 actions [N] on the CPU, new state).
+        """
+        latent, prev_action = state
+        obs = obs.to(self.device, non_blocking=True)
+        is_first = is_first.to(self.device, non_blocking=True)
+        with self._precision():
+            wm = self.world_model
+            proj = wm.rssm.project_embed(wm.encoder(obs))
+            latent, _ = wm.rssm.obs_step(latent, prev_action, proj, is_first)
+            action = self.behavior.act(wm.rssm.features(latent), mode)
+        action = action.detach().float()
+        return action.argmax(-1).cpu(), (latent, action)
+
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """One full update on a replay batch; returns metrics as floats.
+
+        batch (time-major, on any device): `obs` uint8 [T, B, C, H, W]; `action` float one-hot
+        [T, B, A] holding a_{t-1} (zeros where is_first); `reward` float [T, B] raw game reward
+        (the model learns tanh(reward)); `is_first`, `is_terminal` bool [T, B].
+        """
+        batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        with self._precision():
+            post, metrics = self.world_model.train_step(batch)
+            metrics.update(self.behavior.train_step(self.world_model, post, batch["is_terminal"]))
+        return {k: float(v) for k, v in metrics.items()}
+
+    @property
+    def updates(self) -> int:
+        """Number of full updates done."""
+        return int(self.behavior.updates)
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        """Networks, optimisers and the update counter (what exact resume needs of the model)."""
+        return {
+            "modules": self.state_dict(),
+            "model_opt": self.world_model.optimizer.state_dict(),
+            "actor_opt": self.behavior.actor_opt.state_dict(),
+            "critic_opt": self.behavior.critic_opt.state_dict(),
+        }
+
+    def load_checkpoint_state(self, state: dict[str, Any]) -> None:
+        """Inverse of checkpoint_state."""
+        self.load_state_dict(state["modules"])
+        self.world_model.optimizer.load_state_dict(state["model_opt"])
+        self.behavior.actor_opt.load_state_dict(state["actor_opt"])
+        self.behavior.critic_opt.load_state_dict(state["critic_opt"])
+
+    def parameter_counts(self) -> dict[str, int]:
+        """Parameters of the world model, actor and critic (the paper: ~20M, ~1M, ~1M)."""
+        count = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
+        return {
+            "world_model": count(self.world_model),
+            "actor": count(self.behavior.actor),
+            "critic": count(self.behavior.critic),
+        }

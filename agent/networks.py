@@ -1,0 +1,109 @@
+"""Building blocks: MLP heads, the conv encoder/decoder, and the layer-normed GRU cell.
+
+Sizes follow the DreamerV2 reference Atari config (danijar/dreamerv2 configs.yaml).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class MLP(nn.Module):
+    """`layers` x (Linear(units), ELU), then Linear(out_dim). Input [..., in_dim] -> [..., out_dim]."""
+
+    def __init__(self, in_dim: int, out_dim: int, layers: int, units: int, zero_init_output: bool = False):
+        super().__init__()
+        blocks: list[nn.Module] = []
+        for index in range(layers):
+            blocks += [nn.Linear(in_dim if index == 0 else units, units), nn.ELU()]
+        self.hidden = nn.Sequential(*blocks)
+        self.out = nn.Linear(units if layers else in_dim, out_dim)
+        if zero_init_output:
+            # A zero-initialised reward head predicts 0 at first instead of noise that the
+            # actor would chase before the head has seen a single reward.
+            nn.init.zeros_(self.out.weight)
+            nn.init.zeros_(self.out.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.hidden(x))
+
+
+def conv_output_size(size: int, kernels: tuple[int, ...], stride: int = 2) -> int:
+    """Side length after VALID convolutions with the given kernels and stride."""
+    for kernel in kernels:
+        size = (size - kernel) // stride + 1
+    return size
+
+
+class ConvEncoder(nn.Module):
+    """4 conv layers, kernel 4, stride 2, VALID, depths d*(1,2,4,8), ELU, no norm.
+
+    Input uint8 images [N, C, H, W]; returns embeddings [N, E] (E = 1536 for 64x64, d = 48).
+    """
+
+    KERNELS = (4, 4, 4, 4)
+
+    def __init__(self, channels: int, image_size: int, depth: int):
+        super().__init__()
+        layers: list[nn.Module] = []
+        in_ch = channels
+        for index, kernel in enumerate(self.KERNELS):
+            out_ch = depth * 2**index
+            layers += [nn.Conv2d(in_ch, out_ch, kernel, stride=2), nn.ELU()]
+            in_ch = out_ch
+        self.net = nn.Sequential(*layers)
+        side = conv_output_size(image_size, self.KERNELS)
+        self.embed_dim = in_ch * side * side
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        x = images.float() / 255.0 - 0.5
+        return self.net(x).flatten(1)
+
+
+class ConvDecoder(nn.Module):
+    """Dense(32*d) -> 1x1 -> transposed convs, kernels 5,5,6,6, stride 2, depths 4d,2d,d,C.
+
+    Input features [N, F]; returns the mean image [N, C, 64, 64] of a unit-variance Gaussian
+    over `obs/255 - 0.5`. Built for 64x64 images (the reference's only size).
+    """
+
+    KERNELS = (5, 5, 6, 6)
+
+    def __init__(self, feat_dim: int, channels: int, depth: int):
+        super().__init__()
+        self.dense = nn.Linear(feat_dim, 32 * depth)
+        depths = (4 * depth, 2 * depth, depth, channels)
+        layers: list[nn.Module] = []
+        in_ch = 32 * depth
+        for index, (kernel, out_ch) in enumerate(zip(self.KERNELS, depths)):
+            layers.append(nn.ConvTranspose2d(in_ch, out_ch, kernel, stride=2))
+            if index < len(self.KERNELS) - 1:
+                layers.append(nn.ELU())
+            in_ch = out_ch
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, feat: torch.Tensor) -> torch.Tensor:
+        x = self.dense(feat)
+        return self.net(x.reshape(x.shape[0], -1, 1, 1))
+
+
+class LayerNormGRUCell(nn.Module):
+    """The reference GRU: one Linear over [input, state] -> LayerNorm -> reset, cand, update.
+
+    Reset gates the candidate (not the state), update bias -1, tanh candidate.
+    input [N, I], state [N, H] -> new state [N, H].
+    """
+
+    def __init__(self, input_dim: int, size: int, layer_norm: bool = True, update_bias: float = -1.0):
+        super().__init__()
+        self.linear = nn.Linear(input_dim + size, 3 * size)
+        self.norm = nn.LayerNorm(3 * size) if layer_norm else nn.Identity()
+        self.update_bias = update_bias
+
+    def forward(self, x: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        parts = self.norm(self.linear(torch.cat([x, state], -1)))
+        reset, cand, update = parts.chunk(3, -1)
+        cand = torch.tanh(torch.sigmoid(reset) * cand)
+        update = torch.sigmoid(update + self.update_bias)
+        return update * cand + (1 - update) * state

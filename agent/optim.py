@@ -1,0 +1,41 @@
+"""Adam with the reference's gradient clipping and decoupled weight decay."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import torch
+from torch import nn
+
+
+class Optimizer:
+    """Adam(lr, eps) over `params`; each `step(loss)` does backward, clip, decay, update.
+
+    Weight decay is the reference's `w *= 1 - wd` before the Adam update (not scaled by lr,
+    unlike torch's AdamW).
+    """
+
+    def __init__(self, params: Iterable[nn.Parameter], lr: float, eps: float, clip: float, weight_decay: float):
+        self.params = [p for p in params if p.requires_grad]
+        self.adam = torch.optim.Adam(self.params, lr=lr, eps=eps)
+        self.clip = clip
+        self.weight_decay = weight_decay
+
+    def step(self, loss: torch.Tensor) -> float:
+        """Backpropagate `loss` into this optimiser's params and update them. Returns the grad norm."""
+        self.adam.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(self.params, self.clip)
+        if self.weight_decay:
+            with torch.no_grad():
+                torch._foreach_mul_(self.params, 1.0 - self.weight_decay)
+        self.adam.step()
+        return float(norm)
+
+    def state_dict(self) -> dict:
+        """Adam's state (moments, step counts)."""
+        return self.adam.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore Adam's state."""
+        self.adam.load_state_dict(state)

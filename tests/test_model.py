@@ -1,0 +1,184 @@
+"""DreamerV2 model pieces against hand computations, gradients and shapes."""
+
+import math
+
+import pytest
+import torch
+
+from agent.behavior import lambda_return
+from agent.config import resolve_config
+from agent.distributions import categorical_kl, straight_through_onehot
+from agent.dreamer import DreamerV2
+from agent.rssm import RSSM
+
+
+def test_lambda_return_matches_hand_computation():
+    # H = 3, one sequence: V_t = r_t + d_t * ((1 - lam) * v_{t+1} + lam * V_{t+1}), V_3 = v_3 = bootstrap.
+    reward = torch.tensor([1.0, 2.0, 3.0])
+    value = torch.tensor([10.0, 20.0, 30.0])
+    discount = torch.tensor([0.9, 0.8, 0.5])
+    bootstrap = torch.tensor(40.0)
+    lam = 0.5
+    v3 = 40.0
+    v2 = 3.0 + 0.5 * (0.5 * 40.0 + 0.5 * v3)
+    v1 = 2.0 + 0.8 * (0.5 * 30.0 + 0.5 * v2)
+    v0 = 1.0 + 0.9 * (0.5 * 20.0 + 0.5 * v1)
+    out = lambda_return(reward, value, discount, bootstrap, lam)
+    assert out.shape == (3,)
+    assert torch.allclose(out, torch.tensor([v0, v1, v2]))
+
+
+def test_lambda_return_limits_and_batch_shape():
+    torch.manual_seed(0)
+    reward, value, discount = torch.rand(4, 2, 3), torch.rand(4, 2, 3), torch.rand(4, 2, 3)
+    bootstrap = torch.rand(2, 3)
+    one_step = lambda_return(reward, value, discount, bootstrap, 0.0)
+    next_values = torch.cat([value[1:], bootstrap[None]])
+    assert torch.allclose(one_step, reward + discount * next_values)
+    monte_carlo = lambda_return(reward, value, discount, bootstrap, 1.0)
+    expected, running = [], bootstrap
+    for t in reversed(range(4)):
+        running = reward[t] + discount[t] * running
+        expected.append(running)
+    assert torch.allclose(monte_carlo, torch.stack(expected[::-1]))
+
+
+def test_categorical_kl_matches_hand_computation():
+    p = torch.tensor([0.7, 0.2, 0.1])
+    q = torch.tensor([0.4, 0.4, 0.2])
+    expected = sum(pi * math.log(pi / qi) for pi, qi in zip(p.tolist(), q.tolist()))
+    kl = categorical_kl(p.log()[None, None], q.log()[None, None])  # [1 batch, 1 latent, 3 classes]
+    assert kl.shape == (1,)
+    assert kl.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_kl_balancing_weights_the_two_gradients_08_02():
+    config = resolve_config(["debug"]).model
+    rssm = RSSM(config, embed_dim=8, num_actions=2)
+    post_logits = torch.randn(5, config.stoch, config.classes, requires_grad=True)
+    prior_logits = torch.randn(5, config.stoch, config.classes, requires_grad=True)
+    loss, value = rssm.kl_loss({"logits": post_logits}, {"logits": prior_logits}, balance=0.8, free=0.0)
+    kl = categorical_kl(post_logits, prior_logits)
+    # Forward value: the plain KL (both terms are the same number).
+    assert loss.item() == pytest.approx(kl.mean().item(), rel=1e-5)
+    assert torch.allclose(value, kl)
+    loss.backward()
+    post_ref = post_logits.detach().clone().requires_grad_(True)
+    prior_ref = prior_logits.detach().clone().requires_grad_(True)
+    categorical_kl(post_ref, prior_ref).mean().backward()
+    # The prior is trained with 0.8 of the KL gradient, the posterior with 0.2.
+    assert torch.allclose(prior_logits.grad, 0.8 * prior_ref.grad, atol=1e-6)
+    assert torch.allclose(post_logits.grad, 0.2 * post_ref.grad, atol=1e-6)
+
+
+def test_straight_through_sample_is_onehot_with_probability_gradient():
+    torch.manual_seed(0)
+    logits = torch.randn(6, 4, requires_grad=True)
+    sample = straight_through_onehot(logits)
+    assert torch.equal(sample.detach().sum(-1), torch.ones(6))
+    assert set(sample.detach().unique().tolist()) <= {0.0, 1.0}
+    weights = torch.randn(4)
+    (sample * weights).sum().backward()
+    probs = torch.softmax(logits.detach(), -1)
+    # d/dlogits of sum(probs * w) = probs * (w - sum(probs * w)).
+    expected = probs * (weights - (probs * weights).sum(-1, keepdim=True))
+    assert torch.allclose(logits.grad, expected, atol=1e-6)
+
+
+def _batch(config, steps, size, actions):
+    batch = {
+        "obs": torch.randint(0, 255, (steps, size, 1, 64, 64), dtype=torch.uint8),
+        "action": torch.nn.functional.one_hot(torch.randint(0, actions, (steps, size)), actions).float(),
+        "reward": torch.randn(steps, size),
+        "is_first": torch.zeros(steps, size, dtype=torch.bool),
+        "is_terminal": torch.zeros(steps, size, dtype=torch.bool),
+    }
+    batch["is_first"][0] = True
+    batch["is_terminal"][-1, 0] = True
+    return batch
+
+
+def test_module_shapes_at_paper_sizes():
+    config = resolve_config(["paper"])
+    model = DreamerV2(config, (1, 64, 64), 6, torch.device("cpu"))
+    counts = model.parameter_counts()
+    # DreamerV2 paper: world model ~20M, actor ~1M, critic ~1M parameters.
+    assert 19e6 < counts["world_model"] < 21e6
+    assert 1.0e6 < counts["actor"] < 1.3e6 and 1.0e6 < counts["critic"] < 1.3e6
+    wm = model.world_model
+    images = torch.zeros(3, 1, 64, 64, dtype=torch.uint8)
+    embed = wm.encoder(images)
+    assert embed.shape == (3, 1536)
+    state = wm.rssm.initial(3, torch.device("cpu"))
+    post, prior = wm.rssm.obs_step(state, torch.zeros(3, 6), wm.rssm.project_embed(embed), torch.ones(3, dtype=torch.bool))
+    assert post["stoch"].shape == (3, 32, 32) and post["deter"].shape == (3, 600)
+    feat = wm.rssm.features(post)
+    assert feat.shape == (3, 32 * 32 + 600)
+    assert wm.decoder(feat).shape == (3, 1, 64, 64)
+    assert wm.reward(feat).shape == (3,) and wm.discount(feat).shape == (3,)
+    # The reward head starts at exactly zero (zero-initialised output layer).
+    assert torch.equal(wm.reward(feat), torch.zeros(3))
+
+
+def test_train_step_updates_every_part_and_observe_shapes():
+    torch.manual_seed(0)
+    config = resolve_config(["debug"])
+    model = DreamerV2(config, (1, 64, 64), 3, torch.device("cpu"))
+    batch = _batch(config, 6, 2, 3)
+    post, prior = model.world_model.rssm.observe(
+        model.world_model.encoder(batch["obs"].flatten(0, 1)).reshape(6, 2, -1), batch["action"], batch["is_first"]
+    )
+    assert post["stoch"].shape == (6, 2, config.model.stoch, config.model.classes)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    metrics = model.train_step(batch)
+    assert all(math.isfinite(v) for v in metrics.values())
+    changed = {name.split(".")[0] + "." + name.split(".")[1] for name, p in model.named_parameters() if not torch.equal(before[name], p)}
+    for part in ("world_model.encoder", "world_model.rssm", "world_model.decoder", "world_model.reward_head",
+                 "world_model.discount_head", "behavior.actor", "behavior.critic"):
+        assert part in changed, part
+    assert model.updates == 1
+
+
+def test_slow_critic_is_copied_on_schedule():
+    torch.manual_seed(0)
+    config = resolve_config(["debug"], {"behavior.slow_critic_update": 2})
+    model = DreamerV2(config, (1, 64, 64), 3, torch.device("cpu"))
+    batch = _batch(config, 6, 2, 3)
+    behavior = model.behavior
+    model.train_step(batch)  # update 0: copied after the critic step
+    assert all(torch.equal(a, b) for a, b in zip(behavior.critic.parameters(), behavior.slow_critic.parameters()))
+    model.train_step(batch)  # update 1: critic moved, slow critic kept
+    assert not all(torch.equal(a, b) for a, b in zip(behavior.critic.parameters(), behavior.slow_critic.parameters()))
+
+
+def test_act_resets_state_on_is_first_and_greedy_is_deterministic():
+    torch.manual_seed(0)
+    config = resolve_config(["debug"])
+    model = DreamerV2(config, (1, 64, 64), 4, torch.device("cpu"))
+    obs = torch.randint(0, 255, (2, 1, 64, 64), dtype=torch.uint8)
+    state = model.initial_state(2)
+    actions, state = model.act(obs, torch.ones(2, dtype=torch.bool), state, "mode")
+    assert actions.shape == (2,) and actions.dtype == torch.int64
+    # A state carried over is ignored where is_first is set.
+    fresh = model.initial_state(2)
+    torch.manual_seed(1)
+    _, from_old = model.act(obs, torch.ones(2, dtype=torch.bool), state, "mode")
+    torch.manual_seed(1)
+    _, from_fresh = model.act(obs, torch.ones(2, dtype=torch.bool), fresh, "mode")
+    assert torch.equal(from_old[0]["deter"], from_fresh[0]["deter"])
+
+
+def test_dynamics_backprop_reaches_the_actor_through_the_model():
+    torch.manual_seed(0)
+    config = resolve_config(["debug"], {"behavior.actor_grad_mix": 0.0, "behavior.actor_entropy": 0.0})
+    model = DreamerV2(config, (1, 64, 64), 3, torch.device("cpu"))
+    batch = _batch(config, 6, 2, 3)
+    before = [p.detach().clone() for p in model.behavior.actor.parameters()]
+    wm_before = [p.detach().clone() for p in model.world_model.parameters()]
+    post, _ = model.world_model.train_step({k: v for k, v in batch.items()})
+    wm_after_model_step = [p.detach().clone() for p in model.world_model.parameters()]
+    model.behavior.train_step(model.world_model, post, batch["is_terminal"])
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.behavior.actor.parameters()))
+    # The actor's loss must not move the world model.
+    assert all(torch.equal(a, b) for a, b in zip(wm_after_model_step, model.world_model.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(wm_before, wm_after_model_step))

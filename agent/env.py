@@ -5,15 +5,23 @@ Two classes share one API and one protocol (every field of `EnvConfig`):
 - `AtariEnv`: the training env. One `ale_py.ALEInterface` per copy, with our own
   frame-skip / max-pool / no-op / resize loop in Python. It is *exactly restorable*:
   `get_state()` holds each emulator's `cloneState(include_rng=True)` (RAM, CPU, TIA,
-  frame counters and the RNG that drives sticky actions), the no-op RNG, the episode
-  counters and the pending-reset flags, so a run resumed from a checkpoint continues
-  bit-for-bit as if never interrupted (tested).
+  frame counters, ALE's RNG), our per-copy RNG and previous action (sticky actions and
+  no-ops), the episode counters and the pending-reset flags, so a run resumed from a
+  checkpoint continues bit-for-bit as if never interrupted (tested).
+  Sticky actions are applied here, not by ALE: ALE's cloneState restores its RNG but not
+  the previous action that a sticky frame repeats, so with ALE's own sticky actions a
+  restored run diverges at the first sticky frame (found by the round-trip test).
+  Ours is ALE's rule: on every emulator frame, with probability sticky_action_prob the
+  previously executed action is executed again instead of the agent's.
 - `FastAtariEnv`: evaluation only. `ale_py.AtariVectorEnv` (native, threaded) with the
   same settings. It has no per-copy clone/restore in ale_py 0.12, hence it cannot be the
   training env; evaluation restarts from scratch after a preemption, so it need not be.
-  Its emulator RNG is seeded differently, so its no-op counts differ from `AtariEnv`'s
-  for the same seed; with no-ops and sticky actions off both give identical pixels and
-  rewards for identical actions (tested).
+  Its RNG is seeded differently, so its no-op counts and sticky frames differ from
+  `AtariEnv`'s for the same seed. With no-ops and sticky actions off both give identical
+  pixels, rewards and flags for identical actions (tested), except the *final* picture of
+  an episode: AtariVectorEnv repeats the previous picture when the game ends mid-repeat,
+  and differs on the last step of a truncated episode; AtariEnv shows the real final
+  frames. A final picture never changes a score.
 
 Protocol choices (the reference is danijar/dreamerv2's gym AtariPreprocessing + TimeLimit):
 - An agent step repeats the action `action_repeat` times; the observation is the
@@ -126,17 +134,16 @@ class AtariEnv:
             raise UsageError(f"no ALE ROM for game {self.game!r}")
         ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)
         self._ales: list[Any] = []
-        self._noop_rngs: list[np.random.Generator] = []
+        self._rngs: list[np.random.Generator] = []  # sticky frames and no-op counts
         for seq in env_seeds(seed, self.num_envs):
             ale = ale_py.ALEInterface()
-            # The emulator's own RNG (sticky actions) gets one word, the no-op RNG the rest.
             ale.setInt("random_seed", int(seq.generate_state(1)[0] & 0x7FFFFFFF))
-            ale.setFloat("repeat_action_probability", float(config.sticky_action_prob))
+            ale.setFloat("repeat_action_probability", 0.0)  # sticky actions are ours, see top
             ale.setInt("frame_skip", 1)
             ale.setInt("max_num_frames_per_episode", 0)  # the cap is ours (agent frames)
             ale.loadROM(str(rom))
             self._ales.append(ale)
-            self._noop_rngs.append(np.random.default_rng(seq.spawn(1)[0]))
+            self._rngs.append(np.random.default_rng(seq.spawn(1)[0]))
         actions = (
             self._ales[0].getLegalActionSet()
             if config.full_action_space
@@ -153,6 +160,7 @@ class AtariEnv:
         self._return = np.zeros(self.num_envs, np.float32)
         self._length = np.zeros(self.num_envs, np.int64)
         self._pending = np.ones(self.num_envs, bool)  # copy needs a reset at the next step
+        self._prev_action = np.zeros(self.num_envs, np.int64)  # last executed, for sticky
         self._started = False
 
     # --- one copy ---------------------------------------------------------------------
@@ -168,7 +176,7 @@ class AtariEnv:
         ale, noop = self._ales[i], self._actions[0]  # action 0 is NOOP in both action sets
         while True:
             ale.reset_game()
-            count = int(self._noop_rngs[i].integers(0, self.config.noop_max + 1))
+            count = int(self._rngs[i].integers(0, self.config.noop_max + 1))
             for _ in range(count):
                 ale.act(noop)
                 if ale.game_over(with_truncation=False):
@@ -176,6 +184,7 @@ class AtariEnv:
             if not ale.game_over(with_truncation=False):
                 break
         self._grab(ale, self._frames[0])
+        self._prev_action[i] = 0  # as ALE's reset: the repeated action is NOOP
         self._return[i] = 0.0
         self._length[i] = 0
         self._pending[i] = False
@@ -186,7 +195,11 @@ class AtariEnv:
         ale, cfg = self._ales[i], self.config
         lives = ale.lives()
         reward, grabbed = 0.0, 0
+        sticky, rng = cfg.sticky_action_prob, self._rngs[i]
         for t in range(cfg.action_repeat):
+            if sticky > 0.0 and rng.random() < sticky:
+                action = int(self._prev_action[i])
+            self._prev_action[i] = action
             reward += ale.act(self._actions[action])
             over = ale.game_over(with_truncation=False)
             if over or t >= cfg.action_repeat - 2:
@@ -265,7 +278,8 @@ class AtariEnv:
             "seed": self.seed,
             "started": self._started,
             "ale": [ale.cloneState(include_rng=True).serialize() for ale in self._ales],
-            "noop_rng": [rng.bit_generator.state for rng in self._noop_rngs],
+            "rng": [rng.bit_generator.state for rng in self._rngs],
+            "prev_action": self._prev_action.copy(),
             "episode_return": self._return.copy(),
             "episode_length": self._length.copy(),
             "pending_reset": self._pending.copy(),
@@ -285,8 +299,9 @@ class AtariEnv:
             raise UsageError("env state was saved for another game, config or num_envs")
         for ale, blob in zip(self._ales, state["ale"]):
             ale.restoreState(ale_py.ALEState(blob))
-        for rng, rng_state in zip(self._noop_rngs, state["noop_rng"]):
+        for rng, rng_state in zip(self._rngs, state["rng"]):
             rng.bit_generator.state = rng_state
+        self._prev_action[:] = state["prev_action"]
         self._return[:] = state["episode_return"]
         self._length[:] = state["episode_length"]
         self._pending[:] = state["pending_reset"]

@@ -123,7 +123,7 @@ class ToyCueEnv:
         return {
             "config": dataclasses.asdict(self.config),
             "num_envs": self.num_envs,
-            "episode_length": self.episode_length,
+            "toy_episode_length": self.episode_length,
             "num_actions": self.num_actions,
         }
 

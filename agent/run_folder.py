@@ -1,0 +1,210 @@
+"""The run folder's files (docs/DESIGN.md, "The run folder"): run.json, the three logs, DONE.
+
+Logs are append-only while training. A checkpoint records how many rows each log had when
+it was taken; resuming first cuts every log back to those counts (an atomic rewrite), so a
+finished run has each row exactly once, even when killed between a row and a checkpoint or
+in the middle of writing a row (a partial last line is not a row).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import socket
+from pathlib import Path
+from typing import Any, Iterable
+
+from agent.config import Config, config_to_dict, describe_protocol
+from agent.provenance import collect_provenance, git_state, slurm_job_id, utc_now
+from agent.spec import RunSpec
+from atari100k.errors import UsageError
+from atari100k.fileio import atomic_write_json, atomic_write_text, read_json
+
+RUN_JSON = "run.json"
+METRICS = "metrics.jsonl"
+EPISODES = "episodes.csv"
+EVAL = "eval.csv"
+CHECKPOINT = "checkpoint.pt"
+DONE = "DONE"
+
+# Each log: file name -> header line ("" for JSON lines).
+LOGS: dict[str, str] = {
+    METRICS: "",
+    EPISODES: "step,return,length",
+    EVAL: "step,episode,return,length",
+}
+
+
+def _flat(spec: RunSpec | dict[str, Any], config: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """`game`, `seed` and every dotted config key, in a stable order, for comparisons."""
+    data = spec.to_dict() if isinstance(spec, RunSpec) else spec
+    flat: dict[str, Any] = {"game": data["game"], "seed": data["seed"]}
+    for section, values in config.items():
+        for key, value in values.items():
+            flat[f"{section}.{key}"] = value
+    return flat
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN/inf -> None (JSON has no NaN), numpy scalars -> Python numbers."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class RunFolder:
+    """One run's folder. Nothing is written until `start`."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    # --------------------------------------------------------------- state
+    def is_done(self) -> bool:
+        return self.file(DONE).exists()
+
+    def read_done(self) -> dict[str, Any]:
+        return read_json(self.file(DONE))
+
+    def has_checkpoint(self) -> bool:
+        return self.file(CHECKPOINT).exists()
+
+    def read_run_json(self) -> dict[str, Any] | None:
+        return read_json(self.file(RUN_JSON)) if self.file(RUN_JSON).exists() else None
+
+    def check_compatible(self, spec: RunSpec, config: Config) -> None:
+        """Raise UsageError if this folder holds another run (read-only).
+
+        Compares the game, the seed and every resolved config key; presets/overrides
+        spelled differently but resolving to the same config are the same run.
+        """
+        if self.path.exists() and not self.path.is_dir():
+            raise UsageError(f"run folder {self.path} is a file; use another --out")
+        existing = self.read_run_json() if self.path.is_dir() else None
+        if existing is None:
+            if self.has_checkpoint():
+                raise UsageError(f"run folder {self.path} has {CHECKPOINT} but no {RUN_JSON}; use another --out")
+            return
+        old = _flat(existing["spec"], existing["config"])
+        new = _flat(spec, config_to_dict(config))
+        for key in list(old) + [k for k in new if k not in old]:
+            if old.get(key, "<unset>") != new.get(key, "<unset>"):
+                raise UsageError(
+                    f"run folder {self.path} was made with {key}={old.get(key, '<unset>')}, "
+                    f"this command asks {new.get(key, '<unset>')}; use another --out or the same settings"
+                )
+
+    # --------------------------------------------------------------- writing
+    def start(self, spec: RunSpec, config: Config, resumed_from_step: int | None) -> None:
+        """Write run.json (fresh run) or append to its `resumes` (restart / resume).
+
+        The original provenance is never rewritten: a resume adds when, where and with
+        which code it continued, and from which checkpointed step (None = from scratch,
+        i.e. an earlier attempt died before its first checkpoint).
+        """
+        self.path.mkdir(parents=True, exist_ok=True)
+        existing = self.read_run_json()
+        if existing is None:
+            atomic_write_json(self.file(RUN_JSON), {
+                "spec": spec.to_dict(),
+                "config": config_to_dict(config),
+                "protocol": describe_protocol(config),
+                "budget_steps": config.train.steps,
+                "provenance": collect_provenance(),
+                "resumes": [],
+            })
+            return
+        commit, dirty = git_state()
+        existing.setdefault("resumes", []).append({
+            "resumed_at": utc_now(),
+            "from_step": resumed_from_step,
+            "host": socket.gethostname(),
+            "slurm_job_id": slurm_job_id(),
+            "git_commit": commit,
+            "git_dirty": dirty,
+        })
+        atomic_write_json(self.file(RUN_JSON), existing)
+
+    def append_metrics(self, row: dict[str, Any]) -> None:
+        """Append one JSON line to metrics.jsonl."""
+        line = json.dumps({k: _json_safe(v) for k, v in row.items()}) + "\n"
+        self._append(METRICS, line)
+
+    def append_episodes(self, rows: Iterable[tuple[int, float, int]]) -> None:
+        """Append (step, return, length) rows to episodes.csv."""
+        self._append_csv(EPISODES, rows)
+
+    def append_eval(self, rows: Iterable[tuple[int, int, float, int]]) -> None:
+        """Append (step, episode, return, length) rows to eval.csv."""
+        self._append_csv(EVAL, rows)
+
+    def _append_csv(self, name: str, rows: Iterable[tuple[Any, ...]]) -> None:
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows([[_json_safe(v) for v in row] for row in rows])
+        if buffer.getvalue():
+            self._append(name, buffer.getvalue())
+
+    def _append(self, name: str, text: str) -> None:
+        path = self.file(name)
+        if not path.exists():
+            self._rewrite(name, [])
+        # One write call per batch of rows; the file is closed (flushed) right after, so a
+        # checkpoint taken later counts only rows that are on disk.
+        with open(path, "a") as handle:
+            handle.write(text)
+
+    # ------------------------------------------------------------ row counts
+    def _rows(self, name: str) -> list[str]:
+        """Complete data lines of a log (header and a partial last line excluded)."""
+        path = self.file(name)
+        if not path.exists():
+            return []
+        lines = path.read_text().split("\n")[:-1]  # the part after the last "\n" is partial
+        return lines[1:] if LOGS[name] else [line for line in lines if line]
+
+    def row_counts(self) -> dict[str, int]:
+        """Data rows in each log now (what a checkpoint records)."""
+        return {name: len(self._rows(name)) for name in LOGS}
+
+    def truncate_logs(self, counts: dict[str, int] | None) -> None:
+        """Cut each log back to `counts` rows (None or a missing name: to zero rows).
+
+        Rows a log lacks cannot be invented: if a log holds fewer rows than recorded, it
+        is kept as it is (the files were edited by hand).
+        """
+        for name in LOGS:
+            rows = self._rows(name)
+            keep = (counts or {}).get(name, 0)
+            current = self.file(name).read_text() if self.file(name).exists() else None
+            wanted = self._text(name, rows[:keep])
+            if current != wanted:
+                self._rewrite(name, rows[:keep])
+
+    def _text(self, name: str, rows: list[str]) -> str:
+        header = LOGS[name]
+        return "".join(f"{line}\n" for line in ([header] if header else []) + rows)
+
+    def _rewrite(self, name: str, rows: list[str]) -> None:
+        atomic_write_text(self.file(name), self._text(name, rows))
+
+    def read_csv(self, name: str) -> list[dict[str, str]]:
+        """Rows of episodes.csv or eval.csv as dicts of strings."""
+        path = self.file(name)
+        if not path.exists():
+            return []
+        with open(path, newline="") as handle:
+            return list(csv.DictReader(handle))
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        """Rows of metrics.jsonl."""
+        return [json.loads(line) for line in self._rows(METRICS)]
+
+    def write_done(self, summary: dict[str, Any]) -> None:
+        """Write DONE (JSON); this is the last file a finished run writes."""
+        atomic_write_json(self.file(DONE), {k: _json_safe(v) for k, v in summary.items()})

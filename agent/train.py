@@ -1,0 +1,394 @@
+"""`train_run`: train ONE (game, seed) into ONE run folder; kill it any time, re-run, same run.
+
+The loop is the reference DreamerV2's (danijar/dreamerv2 `train.py`), counted in agent steps
+over all training envs (N envs x 1 step = N agent steps):
+
+    prefill `train.prefill` steps with a uniform random policy
+    then act with model.act(mode="sample"); once the replay can give a window:
+        `train.pretrain` updates once, then every `train.train_every` agent steps
+        `train.train_steps` updates on replay.sample(batch_size, batch_length)
+
+At every step boundary, in this order: a metrics row (every `train.log_every`), an
+intermediate evaluation (every `eval.every`), a checkpoint (every `train.checkpoint_every`,
+when `stop` is set, and at the end of the budget), then `stop` is honoured. After the
+budget: the final evaluation (`eval.episodes`), then DONE.
+
+Exact resume: the checkpoint holds everything that decides what happens next (model and
+optimisers, replay and its RNG, the training envs' emulator states, the last observation
+and the policy state, every global RNG, the prefill RNG, counters, the pending metric
+means, and how many rows each log had). Resuming cuts the logs back to those rows and
+re-enters the loop at the checkpointed step boundary, so the resumed run's rows equal an
+uninterrupted run's (wall-clock fields aside) on the same machine and thread count.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from agent.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint, seed_everything
+from agent.config import Config, config_to_dict
+from agent.evaluate import derive_seed, evaluate
+from agent.provenance import utc_now
+from agent.replay import Replay
+from agent.run_folder import CHECKPOINT, RunFolder
+from agent.spec import RunSpec
+from atari100k.errors import UsageError
+from atari100k.games import canonical_game
+
+CHECKPOINT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What `train_run` did.
+
+    status: "done" (trained and evaluated now), "interrupted" (checkpointed after `stop`),
+    "already_done" (DONE existed; nothing touched). summary: DONE's content for the first
+    and the last; {"step", "frames", "budget_steps"} when interrupted.
+    """
+
+    status: str
+    run_dir: Path
+    summary: dict[str, Any]
+
+
+@dataclass
+class Counters:
+    """Loop position; saved in the checkpoint (all plain ints/floats/bools)."""
+
+    step: int = 0
+    updates: int = 0
+    episodes: int = 0
+    pretrained: bool = False
+    policy_started: bool = False
+    next_train: int = 0
+    next_log: int = 0
+    next_eval: int = 0
+    next_checkpoint: int = 0
+    checkpoint_step: int = -1
+    elapsed_s: float = 0.0
+    last_log_step: int = 0
+    last_log_elapsed_s: float = 0.0
+
+
+@dataclass
+class Pending:
+    """What the next metrics row averages: update metrics and episodes since the last row."""
+
+    sums: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    returns: list[float] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)
+
+    def add_update(self, metrics: dict[str, float]) -> None:
+        for key, value in metrics.items():
+            self.sums[key] = self.sums.get(key, 0.0) + float(value)
+            self.counts[key] = self.counts.get(key, 0) + 1
+
+    def row(self) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "episode/count": len(self.returns),
+            "episode/return": float(np.mean(self.returns)) if self.returns else None,
+            "episode/length": float(np.mean(self.lengths)) if self.lengths else None,
+        }
+        row.update({key: self.sums[key] / self.counts[key] for key in sorted(self.sums)})
+        return row
+
+
+def cpu_count() -> int:
+    """CPUs this process may use (Slurm/taskset affinity), not the machine's total."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> cuda if available else cpu; 'cuda' without a GPU is a UsageError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UsageError("train.device=cuda but no CUDA device is available; use train.device=auto or cpu")
+    return torch.device(name)
+
+
+def _check_game(game: str) -> str:
+    """Toy envs (`toy:cue`, tests only) pass through; Atari names must be canonical-able."""
+    return game if game.lower().startswith("toy:") else canonical_game(game)
+
+
+def _make_model(config: Config, obs_shape: tuple[int, int, int], num_actions: int, device: torch.device):
+    from agent.dreamer import DreamerV2  # late: heavy, and lets `agent.train` import without it
+
+    return DreamerV2(config, obs_shape, num_actions, device)
+
+
+def _to_torch(batch: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
+    """Replay batch (numpy, time-major [T, B, ...]) -> tensors on `device`."""
+    return {key: torch.from_numpy(value).to(device) for key, value in batch.items()}
+
+
+class _Trainer:
+    """One run's live objects and the loop over them (see the module docstring)."""
+
+    def __init__(self, spec: RunSpec, config: Config, folder: RunFolder, stop: threading.Event, progress: bool):
+        from agent.env import make_env  # late: imports ale_py
+
+        self.spec, self.config, self.folder, self.stop = spec, config, folder, stop
+        self.progress = progress
+        self.game = _check_game(spec.game)
+        self.device = resolve_device(config.train.device)
+        torch.set_num_threads(cpu_count())
+        seed_everything(spec.seed)
+        self.env = make_env(self.game, config.env, num_envs=config.env.num_envs, seed=spec.seed)
+        self.num_envs = self.env.num_envs
+        self.model = _make_model(config, tuple(self.env.obs_shape), self.env.num_actions, self.device)
+        self.replay = Replay(
+            config.train.replay_capacity, self.num_envs, tuple(self.env.obs_shape), self.env.num_actions,
+            seed=derive_seed(spec.seed, 0, 3),
+        )
+        self.prefill_rng = np.random.default_rng(derive_seed(spec.seed, 0, 4))
+        self.current = self.env.reset()
+        self.obs, self.is_first = self.current.obs, self.current.is_first
+        self.policy_state: Any = None
+        train = config.train
+        self.c = Counters(
+            next_log=train.log_every, next_checkpoint=train.checkpoint_every,
+            next_eval=config.eval.every if config.eval.every > 0 else math.inf,
+        )
+        self.pending = Pending()
+        self.log_rows: dict[str, int] | None = None
+        self._session_start = time.monotonic()
+        self._elapsed_base = 0.0
+
+    # ------------------------------------------------------------- checkpoint
+    def elapsed(self) -> float:
+        return self._elapsed_base + time.monotonic() - self._session_start
+
+    def state(self) -> dict[str, Any]:
+        self.c.elapsed_s = self.elapsed()
+        return {
+            "version": CHECKPOINT_VERSION,
+            "spec": self.spec.to_dict(),
+            "config": config_to_dict(self.config),
+            "saved_at": utc_now(),
+            "counters": dataclasses.asdict(self.c),
+            "pending": dataclasses.asdict(self.pending),
+            "log_rows": self.folder.row_counts(),
+            "model": self.model.checkpoint_state(),
+            "policy_state": self.policy_state,
+            "rng": capture_rng_state(),
+            "numpy": {
+                "replay": self.replay.state_dict(),
+                "env": self.env.get_state(),
+                "obs": self.obs,
+                "is_first": self.is_first,
+                "prefill_rng": self.prefill_rng.bit_generator.state,
+            },
+        }
+
+    def save(self) -> None:
+        self.c.checkpoint_step = self.c.step
+        save_checkpoint(self.folder.file(CHECKPOINT), self.state())
+
+    def restore(self, ckpt: dict[str, Any]) -> None:
+        if ckpt.get("version") != CHECKPOINT_VERSION:
+            raise UsageError(f"{self.folder.file(CHECKPOINT)} has checkpoint version {ckpt.get('version')}, "
+                             f"this code reads {CHECKPOINT_VERSION}; use another --out")
+        self.model.load_checkpoint_state(ckpt["model"])
+        self.policy_state = ckpt["policy_state"]
+        arrays = ckpt["numpy"]
+        self.replay.load_state_dict(arrays["replay"])
+        self.env.set_state(arrays["env"])
+        self.obs, self.is_first = arrays["obs"], arrays["is_first"]
+        self.prefill_rng.bit_generator.state = arrays["prefill_rng"]
+        self.c = Counters(**ckpt["counters"])
+        self.pending = Pending(**ckpt["pending"])
+        self._elapsed_base = self.c.elapsed_s
+        self._session_start = time.monotonic()
+        restore_rng_state(ckpt["rng"])  # last: nothing after this may draw
+
+    # ------------------------------------------------------------------ loop
+    def act(self) -> np.ndarray:
+        """Actions int64 [N] for the current observations."""
+        if self.c.step < self.config.train.prefill:
+            return self.prefill_rng.integers(0, self.env.num_actions, size=self.num_envs, dtype=np.int64)
+        is_first = self.is_first
+        if not self.c.policy_started:
+            # The policy starts after prefill, mid-episode: a zero state, marked as a start.
+            self.policy_state = self.model.initial_state(self.num_envs)
+            is_first = np.ones_like(is_first)
+            self.c.policy_started = True
+        obs = torch.from_numpy(self.obs).to(self.device)
+        first = torch.from_numpy(np.asarray(is_first)).to(self.device)
+        actions, self.policy_state = self.model.act(obs, first, self.policy_state, "sample")
+        return np.asarray(actions.cpu() if isinstance(actions, torch.Tensor) else actions, dtype=np.int64)
+
+    def env_step(self) -> None:
+        """One step of all training envs: act, store, count episodes, maybe train."""
+        actions = self.act()
+        step = self.env.step(actions)
+        self.replay.add(step.obs, actions, step.reward, step.is_first, step.is_last, step.is_terminal)
+        self.obs, self.is_first = step.obs, step.is_first
+        self.c.step += self.num_envs
+        finished = np.flatnonzero(step.is_last)
+        if finished.size:
+            rows = [(self.c.step, float(step.episode_return[i]), int(step.episode_length[i])) for i in finished]
+            self.folder.append_episodes(rows)
+            self.c.episodes += len(rows)
+            self.pending.returns += [r for _, r, _ in rows]
+            self.pending.lengths += [n for _, _, n in rows]
+        self.maybe_train()
+
+    def maybe_train(self) -> None:
+        train = self.config.train
+        if self.c.step < train.prefill or not self.replay.can_sample(train.batch_length):
+            return
+        if not self.c.pretrained:
+            for _ in range(train.pretrain):
+                self.update()
+            self.c.pretrained = True
+            self.c.next_train = self.c.step  # as the reference's Every: train at once too
+        while self.c.step >= self.c.next_train:
+            for _ in range(train.train_steps):
+                self.update()
+            self.c.next_train += train.train_every
+
+    def update(self) -> None:
+        batch = self.replay.sample(self.config.train.batch_size, self.config.train.batch_length)
+        self.pending.add_update(self.model.train_step(_to_torch(batch, self.device)))
+        self.c.updates += 1
+
+    def log_row(self) -> None:
+        elapsed = self.elapsed()
+        dt = elapsed - self.c.last_log_elapsed_s
+        row = {
+            "step": self.c.step,
+            "frames": self.c.step * self.config.env.action_repeat,
+            "time": time.time(),
+            "elapsed_s": round(elapsed, 3),
+            "sps": round((self.c.step - self.c.last_log_step) / dt, 3) if dt > 0 else None,
+            "updates": self.c.updates,
+            "episodes": self.c.episodes,
+            "replay/steps": len(self.replay),
+            "replay/episodes": self.replay.num_episodes,
+        }
+        row.update(self.pending.row())
+        self.folder.append_metrics(row)
+        self.pending = Pending()
+        self.c.last_log_step, self.c.last_log_elapsed_s = self.c.step, elapsed
+
+    def boundary(self) -> bool:
+        """Log, evaluate, checkpoint as due at this step; False when `stop` ended the run."""
+        c, train, budget = self.c, self.config.train, self.config.train.steps
+        if c.step >= c.next_log:
+            self.log_row()
+            while c.next_log <= c.step:
+                c.next_log += train.log_every
+        aborted = False
+        if c.step >= c.next_eval and c.step < budget:  # the final evaluation covers the budget
+            aborted = not self.evaluate(self.config.eval.episodes_during_training)
+            if not aborted:
+                while c.next_eval <= c.step:
+                    c.next_eval += self.config.eval.every
+        due = c.step >= c.next_checkpoint or c.step >= budget or self.stop.is_set()
+        if due and c.checkpoint_step != c.step:
+            while c.next_checkpoint <= c.step:
+                c.next_checkpoint += train.checkpoint_every
+            self.save()
+        return not (aborted or self.stop.is_set())
+
+    def evaluate(self, episodes: int) -> list[float] | None:
+        """Evaluate now and append to eval.csv; returns the returns, None if stopped."""
+        result = evaluate(self.model, self.game, self.config, self.spec.seed, self.c.step, episodes,
+                          self.device, self.stop)
+        if result is None:
+            return None
+        self.folder.append_eval([(self.c.step, e.episode, e.ret, e.length) for e in result])
+        return [e.ret for e in result]
+
+    def run(self) -> RunResult:
+        budget = self.config.train.steps
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=budget, initial=min(self.c.step, budget), unit="step", dynamic_ncols=True,
+                       desc=f"{self.game} seed {self.spec.seed}", mininterval=1.0)
+        try:
+            while True:
+                if not self.boundary():
+                    return self.interrupted()
+                if self.c.step >= budget:
+                    break
+                self.env_step()
+                if bar is not None:
+                    bar.update(self.num_envs)
+        finally:
+            if bar is not None:
+                bar.close()
+        returns = self.evaluate(self.config.eval.episodes)
+        if returns is None:
+            return self.interrupted()
+        summary = {
+            "step": self.c.step,
+            "frames": self.c.step * self.config.env.action_repeat,
+            "eval_episodes": len(returns),
+            "eval_return_mean": float(np.mean(returns)),
+            "eval_return_std": float(np.std(returns)),  # population std (ddof=0)
+            "finished_at": utc_now(),
+            "elapsed_s": round(self.elapsed(), 3),
+        }
+        self.folder.write_done(summary)
+        return RunResult("done", self.folder.path, summary)
+
+    def interrupted(self) -> RunResult:
+        summary = {"step": self.c.step, "frames": self.c.step * self.config.env.action_repeat,
+                   "budget_steps": self.config.train.steps}
+        return RunResult("interrupted", self.folder.path, summary)
+
+    def close(self) -> None:
+        self.env.close()
+
+
+def train_run(
+    spec: RunSpec, run_dir: str | Path, *, stop: threading.Event | None = None, progress: bool = True
+) -> RunResult:
+    """Train `spec` into `run_dir`, resuming from its checkpoint.pt if there is one.
+
+    Returns at once with "already_done" (nothing touched) if DONE exists. Raises UsageError,
+    before writing anything, if the folder holds a run with another game, seed or config.
+    When `stop` is set, checkpoints at the next step boundary and returns "interrupted".
+    A `spec` built directly with game "toy:<name>" trains on a toy env (tests).
+    """
+    folder = RunFolder(run_dir)
+    if folder.is_done():
+        return RunResult("already_done", folder.path, folder.read_done())
+    config = spec.config()
+    _check_game(spec.game)
+    resolve_device(config.train.device)
+    folder.check_compatible(spec, config)
+    stop = stop or threading.Event()
+    trainer = _Trainer(spec, config, folder, stop, progress)
+    try:
+        ckpt = None
+        if folder.has_checkpoint():
+            ckpt = load_checkpoint(folder.file(CHECKPOINT), trainer.device)
+            trainer.restore(ckpt)
+        # Only now write: run.json, then the logs cut back to the checkpoint (to nothing without one).
+        folder.start(spec, config, resumed_from_step=trainer.c.step if ckpt else None)
+        folder.truncate_logs(ckpt["log_rows"] if ckpt else None)
+        del ckpt
+        return trainer.run()
+    finally:
+        trainer.close()

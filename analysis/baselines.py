@@ -23,7 +23,8 @@ from atari100k.errors import UsageError
 ATARI100K_STEPS = 100_000
 FRAMES_PER_STEP = 4
 DOPAMINE_ITERATION_FRAMES = 1_000_000
-IQN_NOTE = "there is no published IQN at 100k steps (400k frames); Dopamine IQN is compared on the frame axis only"
+IQN_NOTE = ("there is no published IQN at 100k steps (400k frames); Dopamine IQN appears only on the frame axis "
+            "or at a stated frame budget, never as a 100k-step score")
 
 _RLIABLE = "Agarwal et al. 2021 re-runs; gs://rl-benchmark-data/atari_100k via RLE-Foundation/rllte@ddd76d5 hsuanwu/evaluation/atari_100k/"
 _DOPAMINE = "google/dopamine@5873f54 baselines/atari/data/<game>.json (Castro et al. 2018)"

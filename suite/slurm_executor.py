@@ -1,0 +1,94 @@
+"""Submit planned runs to Slurm as submitit job arrays (chunked under MaxArraySize).
+
+One submission = one fresh submitit folder `<sweep>/submitit/<time>-<pid>/` (Slurm job ids
+restart after a state purge, so a reused folder could return an old job's result), and
+one array per chunk of at most MaxArraySize runs with `%max_parallel`. Each run's folder
+gets a job.json naming its array task.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import submitit
+
+from atari100k.errors import UsageError
+from suite.job import DEFAULT_TRAINER, SlurmRunJob
+from suite.manifest import now_iso
+from suite.plan import PlannedRun
+from suite.profile import SlurmProfile
+from suite.runfolder import write_job_record
+from suite.scheduler import ClusterLimits
+
+
+def submission_folder(sweep_dir: Path) -> Path:
+    """A new, unique submitit folder under the sweep folder."""
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path(sweep_dir) / "submitit" / f"{stamp}-{os.getpid()}"
+
+
+def check_profile(profile: SlurmProfile, limits: ClusterLimits) -> None:
+    """UsageError if the partition does not exist or the time limit exceeds its MaxTime."""
+    partition = profile.partition or limits.default_partition
+    if profile.partition and profile.partition not in limits.partitions:
+        raise UsageError(f"--partition {profile.partition!r}: no such partition (have: {', '.join(limits.partitions)})")
+    max_time = limits.partitions.get(partition) if partition else None
+    if max_time is not None and profile.timeout_min() > max_time:
+        raise UsageError(f"--time {profile.time} exceeds partition {partition!r}'s limit of {max_time} minutes")
+
+
+def chunks(runs: list[PlannedRun], size: int) -> list[list[PlannedRun]]:
+    """Split into arrays of at most `size` tasks (array indices must stay < MaxArraySize)."""
+    size = max(1, size)
+    return [runs[i:i + size] for i in range(0, len(runs), size)]
+
+
+def submit_slurm(runs: list[PlannedRun], sweep_dir: Path, sweep_name: str, profile: SlurmProfile,
+                 limits: ClusterLimits, trainer: str = DEFAULT_TRAINER) -> tuple[list[Any], Path]:
+    """Submit `runs` as job arrays; write each run's job.json. Returns (submitit jobs, folder).
+
+    sbatch refusing the job (bad gres, memory, account...) is a UsageError with sbatch's
+    own last line; nothing is left behind in that case.
+    """
+    folder = submission_folder(sweep_dir)
+    executor = submitit.AutoExecutor(folder=folder, cluster="slurm")
+    executor.update_parameters(name=f"a100k-{sweep_name}"[:64], **profile.submitit_parameters())
+    snapshot: contextlib.AbstractContextManager = contextlib.nullcontext()
+    if profile.snapshot:
+        if not submitit.helpers.RsyncSnapshot.available():
+            raise UsageError("--snapshot needs rsync on this machine")
+        snapshot = submitit.helpers.RsyncSnapshot(folder / "code")
+    jobs: list[Any] = []
+    try:
+        with snapshot:
+            for chunk in chunks(runs, limits.max_array_size):
+                batch = []
+                with executor.batch():
+                    for run in chunk:
+                        run_dir = (Path(sweep_dir) / run.rel_dir).resolve()
+                        # Absolute run folder: the job's cwd may be a snapshot or elsewhere.
+                        batch.append((run_dir, executor.submit(SlurmRunJob(trainer), run.spec.to_dict(), str(run_dir))))
+                # Record each chunk as soon as it is queued: a later chunk's failure must not
+                # leave queued runs without a job.json (they would be submitted twice).
+                for run_dir, job in batch:
+                    write_job_record(run_dir, {
+                        "executor": "slurm", "job_id": str(job.job_id), "submitted_at": now_iso(),
+                        "submitit_folder": str(folder.resolve()), "sweep": sweep_name,
+                    })
+                    jobs.append(job)
+    except (subprocess.CalledProcessError, submitit.core.utils.FailedJobError, OSError) as error:
+        if not jobs:
+            shutil.rmtree(folder, ignore_errors=True)
+        message = getattr(error, "output", None) or getattr(error, "stderr", None) or str(error)
+        if isinstance(message, bytes):
+            message = message.decode(errors="replace")
+        lines = [line for line in str(message).strip().splitlines() if line.strip()]
+        done = f" ({len(jobs)} runs were queued before it)" if jobs else ""
+        raise UsageError(f"sbatch refused the job: {lines[-1] if lines else error}{done}") from None
+    return jobs, folder

@@ -1,0 +1,119 @@
+"""`atari100k status SWEEP`: one table of every run, totals per state, an overall ETA.
+
+Reads run folders (and Slurm when reachable); never imports torch, so it works on a
+laptop with a copy of results/.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from atari100k.errors import UsageError
+from suite.manifest import MANIFEST, manifest_runs, read_manifest
+from suite.state import ACTIVE_STATES, STATES, RunStatus, sweep_states
+
+
+def resolve_sweep_dir(sweep: str | Path, results_root: str | Path = "results") -> Path:
+    """A sweep folder path, or a sweep name under `results_root`; UsageError if neither."""
+    path = Path(sweep)
+    for candidate in (path, Path(results_root) / path):
+        if (candidate / MANIFEST).exists() or (candidate.is_dir() and any(candidate.glob("*/seed_*"))):
+            return candidate
+    raise UsageError(f"no sweep at {sweep!r} (nor under {results_root}/); pass the folder that holds sweep.json")
+
+
+@dataclass(frozen=True)
+class SweepStatus:
+    """Everything `status` prints."""
+
+    sweep_dir: Path
+    rows: list[RunStatus]
+    slurm_consulted: bool
+    totals: dict[str, int]
+    eta_s: float | None
+    """Rough wall time until every active/missing run is done, at the current parallelism."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (for --json)."""
+        return {
+            "sweep": str(self.sweep_dir),
+            "slurm_consulted": self.slurm_consulted,
+            "totals": self.totals,
+            "eta_s": self.eta_s,
+            "runs": [row.to_dict() for row in self.rows],
+        }
+
+    @property
+    def all_done(self) -> bool:
+        """Every run is done."""
+        return self.totals.get("done", 0) == len(self.rows)
+
+
+def overall_eta(rows: list[RunStatus]) -> float | None:
+    """Remaining steps of unfinished runs / the summed throughput of the running ones.
+
+    Rough by design: it assumes the current number of running runs continues and that
+    queued runs train as fast as the running ones.
+    """
+    running = [r for r in rows if r.state == "running" and r.sps]
+    speeds = [r.sps for r in rows if r.sps]
+    if not running or not speeds:
+        return None
+    remaining = sum(max(0, (r.budget or 0) - r.step) for r in rows if r.state in ACTIVE_STATES)
+    return remaining / sum(r.sps for r in running)
+
+
+def sweep_status(sweep: str | Path, use_slurm: bool = True, results_root: str | Path = "results") -> SweepStatus:
+    """Collect the status of every run of a sweep folder (or a sweep name under results/)."""
+    sweep_dir = resolve_sweep_dir(sweep, results_root)
+    manifest = read_manifest(sweep_dir) or {}
+    rows, consulted = sweep_states(sweep_dir, manifest_runs(sweep_dir), manifest.get("budget_steps"), use_slurm)
+    totals = Counter(row.state for row in rows)
+    return SweepStatus(sweep_dir, rows, consulted, {s: totals.get(s, 0) for s in STATES}, overall_eta(rows))
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """`3h05m`, `12m`, `40s`, or `-`."""
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    if seconds >= 86400:
+        return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds}s"
+
+
+def format_table(status: SweepStatus, error_width: int = 70) -> str:
+    """The human table: one line per run, then totals and the overall ETA."""
+    header = ("game", "seed", "state", "progress", "steps/s", "eta", "job", "error")
+    lines = []
+    for r in status.rows:
+        progress = f"{r.step}/{r.budget}" if r.budget else str(r.step)
+        if r.budget:
+            progress += f" ({100 * min(r.step, r.budget) / r.budget:.0f}%)"
+        error = (r.error or "")
+        if len(error) > error_width:
+            error = error[: error_width - 1] + "…"
+        lines.append((r.game, str(r.seed), r.state, progress, f"{r.sps:.1f}" if r.sps else "-",
+                      fmt_duration(r.eta_s), r.job_id or "-", error))
+    widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(header)]
+    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip()]
+    out += ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines]
+    totals = ", ".join(f"{n} {s}" for s, n in status.totals.items() if n)
+    out.append("")
+    out.append(f"{len(status.rows)} runs: {totals or 'none'}; ETA {fmt_duration(status.eta_s)}")
+    if not status.slurm_consulted:
+        out.append("(Slurm not reachable: states read from the run folders alone)")
+    return "\n".join(out)
+
+
+def format_json(status: SweepStatus) -> str:
+    """`--json` output."""
+    return json.dumps(status.to_dict(), indent=2)

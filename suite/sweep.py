@@ -1,0 +1,301 @@
+"""`atari100k sweep`: plan, skip what is done or queued, submit the rest (Slurm or local).
+
+Idempotent: re-running the same command submits only runs that are neither done nor
+queued/running; `--retry-failed` submits only failed ones. Planning and submission happen
+under a lock on the sweep folder, so two invocations cannot submit a run twice.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from atari100k.errors import UsageError
+from suite import local_pool, scheduler
+from suite.job import DEFAULT_TRAINER
+from suite.lock import sweep_lock
+from suite.manifest import check_compatible, manifest_runs, now_iso, read_manifest, write_manifest
+from suite.plan import PlannedRun, SweepRequest, plan_runs
+from suite.profile import SlurmProfile
+from suite.state import ACTIVE_STATES, RunStatus, sweep_states
+from suite.status import format_table, sweep_status
+
+EXECUTORS = ("slurm", "local")
+
+
+@dataclass(frozen=True)
+class SweepOptions:
+    """How to run a sweep (as opposed to what it is: SweepRequest)."""
+
+    executor: str = "local"
+    """`slurm` (job arrays) or `local` (a bounded pool on this machine)."""
+    max_parallel: int | None = None
+    """Runs at once: the array's %N on Slurm, pool size locally (None = default)."""
+    profile: SlurmProfile = field(default_factory=SlurmProfile)
+    """Slurm resources (ignored by the local executor)."""
+    dry_run: bool = False
+    """Print the plan, submit nothing, write nothing."""
+    retry_failed: bool = False
+    """Submit only the failed runs."""
+    wait: bool = False
+    """Slurm: block until the submitted runs end, with a progress bar."""
+    progress: bool = True
+    """Show a progress bar (local, or Slurm with wait)."""
+    trainer: str = DEFAULT_TRAINER
+    """The training entry point, `module:function` (tests only)."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which planned runs to submit, and why the others are skipped."""
+
+    submit: list[PlannedRun]
+    skipped: list[tuple[PlannedRun, str]]
+
+
+def select_runs(planned: list[PlannedRun], states: dict[str, RunStatus], retry_failed: bool) -> Selection:
+    """Done and queued/running runs are never submitted; failed ones only with retry_failed;
+    missing/cancelled ones only without it."""
+    submit, skipped = [], []
+    for run in planned:
+        row = states[run.key]
+        if row.state == "done":
+            skipped.append((run, "done"))
+        elif row.state in ACTIVE_STATES:
+            skipped.append((run, f"{row.state} (job {row.job_id})"))
+        elif row.state == "failed":
+            if retry_failed:
+                submit.append(run)
+            else:
+                skipped.append((run, "failed (resubmit with --retry-failed)"))
+        elif retry_failed:
+            skipped.append((run, f"{row.state}, not failed (--retry-failed submits failed runs only)"))
+        else:
+            submit.append(run)
+    return Selection(submit, skipped)
+
+
+def _seed_ranges(seeds: list[int]) -> str:
+    seeds = sorted(seeds)
+    parts, start = [], None
+    for i, s in enumerate(seeds):
+        if start is None:
+            start = s
+        if i + 1 == len(seeds) or seeds[i + 1] != s + 1:
+            parts.append(str(start) if start == s else f"{start}-{s}")
+            start = None
+    return ",".join(parts)
+
+
+def describe_runs(runs: list[PlannedRun]) -> str:
+    """`Pong seeds 0-4; Breakout seeds 0,2` (compact, for 2,600 runs too)."""
+    by_game: dict[str, list[int]] = {}
+    for run in runs:
+        by_game.setdefault(run.spec.game, []).append(run.spec.seed)
+    return "; ".join(f"{game} seeds {_seed_ranges(seeds)}" for game, seeds in by_game.items())
+
+
+def format_plan(request: SweepRequest, selection: Selection, options: SweepOptions, arrays: int | None) -> str:
+    """The plan as printed by --dry-run (and before every submission)."""
+    total = len(selection.submit) + len(selection.skipped)
+    lines = [f"sweep {request.name} -> {request.out}: {total} runs, budget {request.budget_steps()} steps each, "
+             f"presets {','.join(request.presets)}" + (f", overrides {' '.join(request.overrides)}" if request.overrides else "")]
+    lines.append(f"  submit {len(selection.submit)}" + (f": {describe_runs(selection.submit)}" if selection.submit else ""))
+    reasons: dict[str, list[PlannedRun]] = {}
+    for run, why in selection.skipped:
+        reasons.setdefault(why.split(" (job")[0], []).append(run)
+    for why, runs in reasons.items():
+        lines.append(f"  skip {len(runs)} {why}: {describe_runs(runs)}")
+    if options.executor == "slurm":
+        p = options.profile
+        lines.append(f"  slurm: partition {p.partition or '(default)'}, {p.gpus} GPU, {p.cpus} CPU, {p.mem}, time {p.time}, "
+                     f"max parallel {p.max_parallel or '(no cap)'}, {arrays} array(s)"
+                     + (f", account {p.account}" if p.account else "") + (f", qos {p.qos}" if p.qos else ""))
+    else:
+        lines.append(f"  local: {options.max_parallel or local_pool.default_parallelism()} at a time")
+    return "\n".join(lines)
+
+
+def _fill_from_manifest(request_args: dict, out: Path | None, results_root: str) -> tuple[dict, set[str] | None]:
+    """Omitted games/seeds/presets come from an existing sweep folder's manifest."""
+    args = dict(request_args)
+    folder = Path(out) if out is not None else (Path(results_root) / args["name"] if args.get("name") else None)
+    manifest = read_manifest(folder) if folder is not None else None
+    only = None
+    if manifest is not None:
+        settings = manifest.get("settings", {})
+        if args.get("presets") is None:
+            args["presets"] = settings.get("presets")
+            if args.get("overrides") in (None, (), []):
+                args["overrides"] = settings.get("overrides", [])
+            if args.get("steps") is None:
+                args["steps"] = settings.get("steps")
+        runs = manifest.get("runs", [])
+        if args.get("games") is None and args.get("seeds") is None:
+            only = {r["dir"] for r in runs}
+        if args.get("games") is None:
+            args["games"] = list(dict.fromkeys(r["game"] for r in runs))
+        if args.get("seeds") is None:
+            args["seeds"] = list(dict.fromkeys(int(r["seed"]) for r in runs))
+        if args.get("name") is None and out is None:
+            args["name"] = manifest.get("name")
+    if args.get("games") is None or args.get("seeds") is None:
+        raise UsageError("a new sweep needs --games (e.g. all, or Pong,Breakout) and --seeds (e.g. 5)")
+    return args, only
+
+
+def make_request(games=None, seeds=None, presets=None, overrides=(), steps=None, name=None, out=None,
+                 results_root: str = "results") -> tuple[SweepRequest, list[PlannedRun]]:
+    """Validate the request (filling omissions from an existing folder) and plan its runs."""
+    args, only = _fill_from_manifest(
+        {"games": games, "seeds": seeds, "presets": presets, "overrides": overrides or (), "steps": steps, "name": name},
+        out, results_root)
+    request = SweepRequest.make(args["games"], args["seeds"], args["presets"], tuple(args["overrides"] or ()),
+                                args["steps"], args.get("name"), out, results_root)
+    planned = plan_runs(request)
+    if only is not None:
+        planned = [run for run in planned if run.key in only]
+    return request, planned
+
+
+def _states(request: SweepRequest, planned: list[PlannedRun], use_slurm: bool) -> dict[str, RunStatus]:
+    rows = [{"game": r.spec.game, "seed": r.spec.seed, "dir": r.rel_dir} for r in planned]
+    states, _ = sweep_states(request.out, rows, request.budget_steps(), use_slurm=use_slurm)
+    return {row.dir: row for row in states}
+
+
+def run_sweep(request: SweepRequest, planned: list[PlannedRun], options: SweepOptions, out: TextIO = sys.stdout) -> int:
+    """Plan and submit (or run) a sweep. Returns the exit code.
+
+    Slurm: 0 once submitted (with `wait`: 0 iff every submitted run ended done).
+    Local: blocks; 0 iff every planned run is done, else 1 (the status table is printed).
+    Bad input raises UsageError before anything is written or submitted.
+    """
+    if options.executor not in EXECUTORS:
+        raise UsageError(f"--executor {options.executor!r}: choose slurm or local")
+    if options.max_parallel is not None and options.max_parallel < 1:
+        raise UsageError("--max-parallel must be >= 1")
+    check_compatible(read_manifest(request.out), request)
+    limits = None
+    profile = options.profile
+    use_slurm = options.executor == "slurm" or scheduler.slurm_reachable() is None
+    if options.executor == "slurm":
+        scheduler.require_slurm()
+        limits = scheduler.cluster_limits()
+        if options.max_parallel is not None:
+            import dataclasses
+            profile = dataclasses.replace(profile, max_parallel=options.max_parallel)
+        from suite.slurm_executor import check_profile
+
+        check_profile(profile, limits)
+    options_eff = SweepOptions(**{**options.__dict__, "profile": profile})
+
+    if options.dry_run:
+        selection = select_runs(planned, _states(request, planned, use_slurm), options.retry_failed)
+        arrays = -(-len(selection.submit) // limits.max_array_size) if limits else None
+        print(format_plan(request, selection, options_eff, arrays), file=out)
+        print("dry run: nothing submitted", file=out)
+        return 0
+
+    created = not request.out.exists()
+    try:
+        with sweep_lock(request.out):
+            selection = select_runs(planned, _states(request, planned, use_slurm), options.retry_failed)
+            arrays = -(-len(selection.submit) // limits.max_array_size) if limits else None
+            print(format_plan(request, selection, options_eff, arrays), file=out)
+            submission = None
+            if options.executor == "slurm" and selection.submit:
+                from suite.slurm_executor import submit_slurm
+
+                jobs, folder = submit_slurm(selection.submit, request.out, request.name, profile, limits, options.trainer)
+                masters = sorted({str(j.job_id).split("_")[0] for j in jobs})
+                submission = {"time": now_iso(), "executor": "slurm", "runs": len(jobs),
+                              "arrays": masters, "submitit_folder": str(folder)}
+                print(f"submitted {len(jobs)} runs as job array(s) {', '.join(masters)}; "
+                      f"follow with: atari100k status {request.out}", file=out)
+            elif options.executor == "local" and selection.submit:
+                log_dir = local_pool.claim_local(selection.submit, request.out, request.name)
+                submission = {"time": now_iso(), "executor": "local", "runs": len(selection.submit),
+                              "log_folder": str(log_dir)}
+            else:
+                print("nothing to submit", file=out)
+            write_manifest(request, planned, submission)
+    except UsageError:
+        if created:
+            shutil.rmtree(request.out, ignore_errors=True)  # bad input leaves nothing behind
+        raise
+
+    if options.executor == "local":
+        if selection.submit:
+            local_pool.run_local(selection.submit, request.out, request.name,
+                                 options.max_parallel or local_pool.default_parallelism(),
+                                 request.budget_steps(), log_dir, options.progress, options.trainer)
+        return _report(request, planned, use_slurm, out)
+    if options.wait and selection.submit:
+        wait_for(request, selection.submit, options.progress)
+        return _report(request, selection.submit, True, out)
+    return 0
+
+
+def _report(request: SweepRequest, runs: list[PlannedRun], use_slurm: bool, out: TextIO) -> int:
+    """Print the sweep's status table; 0 iff every run in `runs` is done."""
+    status = sweep_status(request.out, use_slurm=use_slurm)
+    print(format_table(status), file=out)
+    keys = {r.key for r in runs}
+    return 0 if all(row.state == "done" for row in status.rows if row.dir in keys) else 1
+
+
+def wait_for(request: SweepRequest, runs: list[PlannedRun], progress: bool = True, poll_s: float = 5.0) -> None:
+    """Block until none of `runs` is pending/running/requeued, with a progress bar."""
+    from tqdm import tqdm
+
+    budget = request.budget_steps()
+    bar = tqdm(total=budget * len(runs), unit="step", desc=request.name, disable=not progress, dynamic_ncols=True)
+    try:
+        while True:
+            states = _states(request, runs, True)
+            bar.n = min(bar.total, sum(min(r.step, r.budget or budget) for r in states.values()))
+            counts = {s: sum(r.state == s for r in states.values()) for s in ("done", "running", "failed")}
+            bar.set_description(f"{request.name} ({counts['done']}/{len(runs)} done, {counts['running']} running"
+                                + (f", {counts['failed']} failed" if counts["failed"] else "") + ")")
+            bar.refresh()
+            if not any(r.state in ACTIVE_STATES for r in states.values()):
+                return
+            time.sleep(poll_s)
+    finally:
+        bar.close()
+
+
+def cancel_sweep(sweep: str | Path, results_root: str = "results", out: TextIO = sys.stdout) -> int:
+    """Cancel every queued/running run of a sweep (scancel; SIGTERM to a local pool)."""
+    import os
+    import signal
+    import socket
+
+    status = sweep_status(sweep, results_root=results_root)
+    active = [r for r in status.rows if r.state in ACTIVE_STATES]
+    slurm_ids = [r.job_id for r in active if r.executor == "slurm" and r.job_id]
+    if slurm_ids:
+        scheduler.cancel_jobs(slurm_ids)
+    pools = set()
+    for row in active:
+        if row.executor == "local":
+            job = (status.sweep_dir / row.dir / "job.json")
+            try:
+                import json
+                record = json.loads(job.read_text())
+            except (OSError, ValueError):
+                continue
+            if record.get("host") == socket.gethostname() and record.get("pid"):
+                pools.add(int(record["pid"]))
+    for pid in pools:
+        try:
+            os.kill(pid, signal.SIGTERM)  # the pool checkpoints and stops its workers
+        except ProcessLookupError:
+            pass
+    print(f"cancelled {len(active)} runs ({len(slurm_ids)} Slurm jobs, {len(pools)} local pools)", file=out)
+    return 0

@@ -14,7 +14,7 @@ from typing import NoReturn, Sequence
 
 from atari100k.errors import UsageError
 
-COMMAND_MODULES = ("agent.commands", "suite.commands", "analysis.commands", "atari100k.demo")
+COMMAND_MODULES = ("agent.commands", "agent.bench", "suite.commands", "analysis.commands", "atari100k.demo")
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -1,0 +1,172 @@
+"""`atari100k bench`: seconds per full training update, and the env pipeline's throughput.
+
+    atari100k bench --preset paper --updates 5 [--json] [--compare-sheeprl]
+
+The update is one DreamerV2.train_step (world model + actor + critic) on a random batch of
+the preset's size (B x T, 64x64 gray, Pong's 6 actions), timed after one warm-up update.
+`--compare-sheeprl` also times sheeprl 0.8.4's DreamerV2 at matched sizes in its own venv
+(benchmarks/sheeprl/setup_venv.sh) in the same run, and prints the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from atari100k.errors import UsageError
+
+REPO = Path(__file__).resolve().parent.parent
+SHEEPRL_PYTHON = REPO / ".bench_venvs" / "sheeprl" / "bin" / "python"
+SHEEPRL_SCRIPT = REPO / "benchmarks" / "sheeprl" / "time_update.py"
+
+
+def random_batch(steps: int, size: int, num_actions: int, channels: int = 1, image: int = 64) -> dict[str, Any]:
+    """A replay-shaped random batch: obs uint8 [T, B, C, H, W], one-hot actions, rewards, flags."""
+    import torch
+
+    batch = {
+        "obs": torch.randint(0, 256, (steps, size, channels, image, image), dtype=torch.uint8),
+        "action": torch.nn.functional.one_hot(torch.randint(0, num_actions, (steps, size)), num_actions).float(),
+        "reward": torch.randn(steps, size),
+        "is_first": torch.zeros(steps, size, dtype=torch.bool),
+        "is_terminal": torch.rand(steps, size) < 0.01,
+    }
+    batch["is_first"][0] = True
+    return batch
+
+
+def bench_update(presets: tuple[str, ...], updates: int, overrides: list[str] = ()) -> dict[str, Any]:
+    """Mean and min seconds of one full update at the presets' sizes (after 1 warm-up update)."""
+    import torch
+
+    from agent.config import resolve_config
+    from agent.dreamer import DreamerV2
+
+    config = resolve_config(presets, list(overrides))
+    device_name = config.train.device
+    if device_name == "auto":
+        device_name = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(device_name)
+    torch.manual_seed(0)
+    model = DreamerV2(config, (1, config.env.image_size, config.env.image_size), 6, device)
+    batch = random_batch(config.train.batch_length, config.train.batch_size, 6, image=config.env.image_size)
+    batch = {k: v.to(device) for k, v in batch.items()}
+    model.train_step(batch)
+    times = []
+    for _ in range(updates):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        model.train_step(batch)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return {
+        "impl": "atari100k dreamerv2",
+        "update_s": sum(times) / len(times),
+        "update_min_s": min(times),
+        "updates": updates,
+        "batch": [config.train.batch_size, config.train.batch_length],
+        "device": device_name,
+        "precision": config.train.precision,
+        "threads": torch.get_num_threads(),
+        "params": model.parameter_counts(),
+        "torch": torch.__version__,
+    }
+
+
+def bench_sheeprl(updates: int, threads: int) -> dict[str, Any]:
+    """Run sheeprl's timing script in its own venv; its last stdout line is a JSON object."""
+    if not SHEEPRL_PYTHON.exists():
+        raise UsageError("no sheeprl venv; create it with `bash benchmarks/sheeprl/setup_venv.sh`")
+    cmd = [str(SHEEPRL_PYTHON), str(SHEEPRL_SCRIPT), "--updates", str(updates), "--threads", str(threads)]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, check=False)
+    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+    if out.returncode != 0 or not lines:
+        raise RuntimeError(f"sheeprl timing failed (exit {out.returncode}): {out.stderr.strip().splitlines()[-1:]}")
+    return json.loads(lines[-1])
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    """The `bench` verb."""
+    import torch
+
+    from agent.config import resolve_config, split_presets
+    from agent.env_bench import bench_env
+
+    if args.updates < 1 or args.env_steps < 1:
+        raise UsageError("--updates and --env-steps must be >= 1")
+    presets = split_presets(args.preset)
+    config = resolve_config(presets, args.set)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    report: dict[str, Any] = {
+        "host": platform.node(),
+        "cpu_count": os.cpu_count(),
+        "load_avg_before": os.getloadavg()[0],
+        "presets": list(presets),
+    }
+    update = bench_update(presets, args.updates, args.set)
+    report.update({"update_s": update["update_s"], "update": update})
+    env = bench_env(args.game, config.env, args.num_envs, args.env_steps)
+    report.update(
+        env_frames_per_s=env["env_frames_per_s"],
+        raw_env_frames_per_s=env["raw_env_frames_per_s"],
+        env_step_s=env["env_step_s"],
+        env=env,
+    )
+    if args.compare_sheeprl:
+        sheeprl = bench_sheeprl(args.updates, torch.get_num_threads())
+        report["sheeprl"] = sheeprl
+        report["update_ratio_vs_sheeprl"] = update["update_s"] / sheeprl["update_s"]
+    report["load_avg_after"] = os.getloadavg()[0]
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(_describe(report))
+    return 0
+
+
+def _describe(report: dict[str, Any]) -> str:
+    update, env = report["update"], report["env"]
+    lines = [
+        f"update: {update['update_s']:.3f} s mean (min {update['update_min_s']:.3f} s) over {update['updates']} "
+        f"full updates (world model + actor + critic), batch {update['batch'][0]}x{update['batch'][1]}, "
+        f"presets {'+'.join(report['presets'])}, {update['device']} {update['precision']}, "
+        f"{update['threads']} threads, torch {update['torch']}",
+        f"  parameters: world model {update['params']['world_model']:,}, actor {update['params']['actor']:,}, "
+        f"critic {update['params']['critic']:,}",
+        f"env: {env['game']} x{env['num_envs']}, random actions, {env['steps']} batched steps: "
+        f"{report['env_step_s'] * 1e3:.2f} ms per step batch; ours {report['env_frames_per_s']:,.0f} frames/s "
+        f"(restorable AtariEnv), {env['fast_env_frames_per_s']:,.0f} frames/s (FastAtariEnv), "
+        f"raw AtariVectorEnv {report['raw_env_frames_per_s']:,.0f} frames/s (same settings)",
+    ]
+    if "sheeprl" in report:
+        lines.append(
+            f"sheeprl 0.8.4 DreamerV2 at matched sizes: {report['sheeprl']['update_s']:.3f} s per update; "
+            f"ours / sheeprl = {report['update_ratio_vs_sheeprl']:.2f}"
+        )
+    lines.append(f"load average before/after: {report['load_avg_before']:.2f} / {report['load_avg_after']:.2f}")
+    return "\n".join(lines)
+
+
+def register(verbs: argparse._SubParsersAction) -> None:
+    """Add the `bench` verb."""
+    parser = verbs.add_parser("bench", help="time one training update and the env pipeline")
+    parser.add_argument("--preset", action="append", default=None, help="presets (default atari100k), e.g. paper")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
+    parser.add_argument("--updates", type=int, default=5, help="timed updates after one warm-up (default 5)")
+    parser.add_argument("--game", default="Pong", help="game of the env benchmark (default Pong)")
+    parser.add_argument("--num-envs", type=int, default=16, help="parallel envs of the env benchmark")
+    parser.add_argument("--env-steps", type=int, default=300, help="batched env steps timed (default 300)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
+    parser.add_argument("--compare-sheeprl", action="store_true", help="also time sheeprl 0.8.4 (own venv)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(handler=run_bench)
+

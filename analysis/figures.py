@@ -114,8 +114,9 @@ def make_figures(data: ScoreData, baselines: Sequence[Baseline], out: str | Path
     cis = {a: np.array([[table.aggregates[a][m].ci[k] for m in agg.METRICS] for k in (0, 1)]) for a in algorithms}
     fig, _ = plot_utils.plot_interval_estimates(
         points, cis, metric_names=[agg.METRIC_TITLES[m] for m in agg.METRICS], algorithms=algorithms[::-1],
-        colors=colors, xlabel="Human Normalized Score", subfigure_width=3.6, row_height=0.45)
-    _footer(fig, how)
+        colors=colors, xlabel="Human Normalized Score", subfigure_width=3.8, row_height=0.55, max_ticks=3,
+        xlabel_y_coordinate=-0.35 / max(1, len(algorithms)) - 0.12)
+    fig.text(0.0, -0.55 / max(1, len(algorithms)) - 0.2, how, ha="left", va="top", fontsize=8, color="0.3")
     _save(fig, out, "aggregates", written)
     captions["aggregates"] = f"IQM, median, mean, optimality gap (gamma=1) of HNS; {how}"
 
@@ -178,12 +179,12 @@ def _sample_efficiency(data, table, baselines, colors, reps, seed, out, written)
                 for k in _dopamine_keys(baselines)}
     dcolors = dict(zip(dopamine, ["0.45", "0.15", "tab:brown", "tab:olive"]))
     xmax = max([table.budget_frames] + [int(s[-1]) * FRAMES_PER_STEP for s, _ in curves.values()])
+    user_iqm = {a: (steps * FRAMES_PER_STEP, *agg.iqm_curve(cube, reps=reps, seed=seed), cube.shape[0])
+                for a, (steps, cube) in curves.items()}
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     for ax, log in ((left, False), (right, True)):
-        for a, (steps, cube) in curves.items():
-            iqm, ci = agg.iqm_curve(cube, reps=reps, seed=seed)
-            frames = steps * FRAMES_PER_STEP
-            ax.plot(frames, iqm, color=colors[a], lw=2, marker="o", ms=3, label=f"{a} ({cube.shape[0]} runs)")
+        for a, (frames, iqm, ci, n) in user_iqm.items():
+            ax.plot(frames, iqm, color=colors[a], lw=2, marker="o", ms=3, label=f"{a} ({n} runs)")
             ax.fill_between(frames, ci[0], ci[1], color=colors[a], alpha=0.2)
         for a in table.algorithms:
             p = table.protocols[a]
@@ -196,7 +197,7 @@ def _sample_efficiency(data, table, baselines, colors, reps, seed, out, written)
             # Iteration i averages frames [i*1M, (i+1)*1M): draw it as a step over that span.
             edges = np.arange(len(iqm) + 1) * 1e6
             label = f"Dopamine {k} (sticky 0.25, training returns)"
-            ax.stairs(iqm, edges, color=dcolors[k], lw=1.5, ls="--", label=label)
+            ax.stairs(iqm, edges, color=dcolors[k], lw=1.5, ls="--", label=label, baseline=None)
             ax.fill_between(edges, np.r_[ci[0], ci[0][-1]], np.r_[ci[1], ci[1][-1]], step="post",
                             color=dcolors[k], alpha=0.12)
         ax.set_xlabel("Frames" + (" (log scale)" if log else ""))
@@ -208,14 +209,17 @@ def _sample_efficiency(data, table, baselines, colors, reps, seed, out, written)
             ax.set_title("Full Dopamine curves (200M frames)", fontsize=10)
         else:
             ax.set_xlim(0, xmax * 1.05)
+            # Autoscale would count the Dopamine curves beyond the visible frames.
+            visible = [0.1] + [float(np.nanmax(ci[1])) for _, _, ci, _ in user_iqm.values()]
+            visible += [table.aggregates[a]["iqm"].ci[1] for a in table.algorithms]
+            visible += [float(ci[1][0]) for _, ci in dopamine.values()]
+            ax.set_ylim(min(0.0, ax.get_ylim()[0]), max(visible) * 1.15)
             ax.set_title(f"Frame budget of the inputs (0-{xmax / 1e6:g}M frames)", fontsize=10)
             ax.ticklabel_format(axis="x", style="sci", scilimits=(5, 5))
     handles, labels = left.get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, fontsize=8, frameon=False)
-    fig.suptitle(f"Sample efficiency: IQM HNS over {len(table.games)} games, 95% CIs", fontsize=11)
-    _footer(fig, "")
-    fig.text(0.5, -0.25 - 0.03 * len(labels) / 2, f"IQN: {IQN_NOTE}. Dopamine points average 1M-frame iterations.",
-             ha="center", fontsize=7, color="0.3")
+    fig.suptitle(f"Sample efficiency: IQM HNS over {len(table.games)} games, 95% CIs\n"
+                 f"IQN: {IQN_NOTE}. Dopamine steps average 1M-frame iterations.", fontsize=9)
     _save(fig, out, "sample_efficiency", written)
     return (f"IQM HNS vs frames over {len(table.games)} games; inputs on the steps every run evaluated; "
             f"Dopamine {', '.join(dopamine)} as steps over their 1M-frame iterations (5 seeds, sticky 0.25, "

@@ -8,6 +8,7 @@ steps; NaN step = a final score of unknown step) plus `done` (False for a run fo
 
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -70,8 +71,12 @@ def load_run_folder(path: Path, algorithm: str = DEFAULT_NAME) -> tuple[pd.DataF
         raise UsageError(f"{path}/run.json is not a run description (needs spec.game and spec.seed)") from None
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise UsageError(f"{path}/run.json: seed {seed!r} must be a non-negative integer")
+    text = (path / "eval.csv").read_text(errors="replace")
+    if text and not text.endswith("\n"):
+        # A crash mid-append leaves a partial last line; the agent truncates it on resume.
+        text = text[: text.rfind("\n") + 1]
     try:
-        evals = pd.read_csv(path / "eval.csv")
+        evals = pd.read_csv(io.StringIO(text))
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         raise UsageError(f"{path}/eval.csv is malformed ({str(error).splitlines()[0]})") from None
     if not {"step", "return"} <= set(evals.columns):

@@ -1,0 +1,60 @@
+"""HNS and aggregates on small matrices computed by hand."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import aggregate as agg
+from analysis.normalize import add_hns, human_normalized
+from atari100k.errors import UsageError
+
+
+def test_hns_by_hand():
+    # Pong: random -20.7, human 14.6 -> human-range 35.3.
+    assert human_normalized(14.6, "Pong") == pytest.approx(1.0)
+    assert human_normalized(-20.7, "Pong") == pytest.approx(0.0)
+    assert human_normalized(-3.05, "Pong") == pytest.approx(17.65 / 35.3)
+    frame = pd.DataFrame({"game": ["Breakout", "Alien"], "score": [30.5, 227.8]})
+    assert add_hns(frame)["hns"].tolist() == pytest.approx([1.0, 0.0])
+
+
+def test_iqm_median_mean_og_by_hand():
+    # 2 runs x 4 games = 8 values 0..7: IQM keeps the middle four (2, 3, 4, 5) -> 3.5.
+    scores = np.array([[0.0, 1.0, 2.0, 3.0], [4.0, 5.0, 6.0, 7.0]])
+    assert agg.iqm(scores) == pytest.approx(3.5)
+    est = agg.interval_estimates({"a": scores / 7.0}, reps=50)["a"]
+    # per-game means 2/7, 3/7, 4/7, 5/7: mean 3.5/7, median 3.5/7.
+    assert est["mean"].value == pytest.approx(3.5 / 7)
+    assert est["median"].value == pytest.approx(3.5 / 7)
+    assert est["iqm"].value == pytest.approx(3.5 / 7)
+    # Optimality gap: 1 - mean(min(x, 1)); all values <= 1 here.
+    assert est["optimality_gap"].value == pytest.approx(1 - 3.5 / 7)
+    clipped = agg.interval_estimates({"b": np.array([[2.0, 0.5]])}, reps=10)["b"]
+    assert clipped["optimality_gap"].value == pytest.approx(1 - (1.0 + 0.5) / 2)
+    assert agg.games_above_human(np.array([[1.0, 0.5, 2.0], [1.0, 0.4, 0.1]])) == 2
+
+
+def test_bootstrap_is_seeded_and_independent_of_other_algorithms():
+    rng = np.random.default_rng(1)
+    a, b = rng.random((5, 6)), rng.random((7, 6))
+    one = agg.interval_estimates({"a": a}, reps=100, seed=3)["a"]["iqm"]
+    two = agg.interval_estimates({"b": b, "a": a}, reps=100, seed=3)["a"]["iqm"]
+    assert one == two
+    assert one.ci[0] <= one.value <= one.ci[1]
+    other = agg.interval_estimates({"a": a}, reps=100, seed=4)["a"]["iqm"]
+    assert other.ci != one.ci
+
+
+def test_ragged_runs_truncate_to_smallest_count_and_say_so():
+    final = pd.DataFrame({"algorithm": "x", "game": ["Pong"] * 3 + ["Alien"] * 2,
+                          "seed": [0, 1, 2, 0, 1], "hns": [1.0, 2.0, 9.0, 3.0, 4.0]})
+    notes = []
+    matrix = agg.score_matrix(final, "x", ["Pong", "Alien"], notes=notes)
+    assert matrix.tolist() == [[1.0, 3.0], [2.0, 4.0]]
+    assert "first 2 runs" in notes[0]
+    assert agg.missing_pairs(final, "x", ["Pong", "Alien"]) == [("Alien", 2)]
+
+
+def test_unknown_game_has_no_human_score():
+    with pytest.raises(UsageError):
+        human_normalized(1.0, "NotAGame")

@@ -121,9 +121,12 @@ def make_figures(data: ScoreData, baselines: Sequence[Baseline], out: str | Path
     captions["aggregates"] = f"IQM, median, mean, optimality gap (gamma=1) of HNS; {how}"
 
     # 2. Performance profiles.
-    profiles, profile_cis = agg.performance_profiles(table.matrices, TAUS, reps=reps, seed=seed)
+    # The usual Atari 100k range is tau in [0, 8]; shrink it when no run gets near 8.
+    top = max(float(np.max(m)) for m in table.matrices.values())
+    taus = np.linspace(0.0, float(np.clip(np.ceil(top * 1.1), 2.0, TAUS[-1])), len(TAUS))
+    profiles, profile_cis = agg.performance_profiles(table.matrices, taus, reps=reps, seed=seed)
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    plot_utils.plot_performance_profiles(profiles, TAUS, performance_profile_cis=profile_cis, colors=colors, ax=ax,
+    plot_utils.plot_performance_profiles(profiles, taus, performance_profile_cis=profile_cis, colors=colors, ax=ax,
                                          xlabel=r"Human Normalized Score $(\tau)$", labelsize="large",
                                          ticklabelsize="medium")
     ax.legend([plt.Line2D([], [], color=colors[a], lw=2) for a in algorithms], algorithms, fontsize=8,
@@ -131,7 +134,7 @@ def make_figures(data: ScoreData, baselines: Sequence[Baseline], out: str | Path
     ax.set_title("Performance profiles (score distributions)", fontsize=11)
     _footer(fig, how)
     _save(fig, out, "performance_profiles", written)
-    captions["performance_profiles"] = f"fraction of runs with HNS > tau, tau in [0, 8]; {how}"
+    captions["performance_profiles"] = f"fraction of runs with HNS > tau, tau in [0, {taus[-1]:g}]; {how}"
 
     # 3. Probability of improvement: the first algorithm against each other one.
     poi_reps = min(reps, POI_MAX_REPS)
@@ -213,13 +216,16 @@ def _sample_efficiency(data, table, baselines, colors, reps, seed, out, written)
             visible = [0.1] + [float(np.nanmax(ci[1])) for _, _, ci, _ in user_iqm.values()]
             visible += [table.aggregates[a]["iqm"].ci[1] for a in table.algorithms]
             visible += [float(ci[1][0]) for _, ci in dopamine.values()]
-            ax.set_ylim(min(0.0, ax.get_ylim()[0]), max(visible) * 1.15)
+            lows = [0.0] + [float(np.nanmin(ci[0])) for _, _, ci, _ in user_iqm.values()]
+            lows += [table.aggregates[a]["iqm"].ci[0] for a in table.algorithms]
+            top = max(visible) * 1.15
+            ax.set_ylim(min(lows) - 0.03 * top, top)
             ax.set_title(f"Frame budget of the inputs (0-{xmax / 1e6:g}M frames)", fontsize=10)
             ax.ticklabel_format(axis="x", style="sci", scilimits=(5, 5))
     handles, labels = left.get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, fontsize=8, frameon=False)
     fig.suptitle(f"Sample efficiency: IQM HNS over {len(table.games)} games, 95% CIs\n"
-                 f"IQN: {IQN_NOTE}. Dopamine steps average 1M-frame iterations.", fontsize=9)
+                 f"IQN: {IQN_NOTE}. Dopamine steps average 1M-frame iterations.", fontsize=9, y=1.04)
     _save(fig, out, "sample_efficiency", written)
     return (f"IQM HNS vs frames over {len(table.games)} games; inputs on the steps every run evaluated; "
             f"Dopamine {', '.join(dopamine)} as steps over their 1M-frame iterations (5 seeds, sticky 0.25, "

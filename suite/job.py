@@ -3,18 +3,15 @@
 `run_one` wraps the agent's entry point: it removes a stale FAILED, logs where the run
 starts from, calls `train_run`, and on any exception writes FAILED (error = the last
 line of the exception) and re-raises. `SlurmRunJob` is the submitit-Checkpointable
-callable; `python -m suite.job` is the local worker.
+callable; `python -m suite.worker` is the local worker.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import importlib
-import json
 import os
-import signal
 import socket
-import sys
 import threading
 import time
 import traceback
@@ -24,7 +21,7 @@ from typing import Any, Callable
 import submitit
 
 from atari100k.fileio import atomic_write_json
-from suite.runfolder import FAILED, JOB, last_json_line
+from suite.runfolder import FAILED, last_json_line
 
 # The agent's entry point. A "module:function" string so that tests can point a job at a
 # stand-in trainer; users never change it.
@@ -147,34 +144,3 @@ class SlurmRunJob(submitit.helpers.Checkpointable):
         self.trainer = state["trainer"]
         self._stop = None
         self._worker = None
-
-
-def worker_main(argv: list[str] | None = None) -> int:
-    """Local worker: `python -m suite.job RUN_DIR SPEC_JSON [TRAINER]`.
-
-    SIGTERM/SIGINT set the stop event: the agent checkpoints and returns. Records its pid
-    in job.json so that `status` can tell running from pending.
-    """
-    args = sys.argv[1:] if argv is None else argv
-    run_dir, spec = Path(args[0]), json.loads(args[1])
-    trainer = args[2] if len(args) > 2 else DEFAULT_TRAINER
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    job_path = run_dir / JOB
-    try:
-        record = json.loads(job_path.read_text())
-    except (OSError, ValueError):
-        record = {"executor": "local"}
-    record.update(worker_pid=os.getpid(), worker_started_at=_now())
-    atomic_write_json(job_path, record)
-    try:
-        status = run_one(spec, run_dir, stop, trainer, record.get("job_id"))
-    except Exception:
-        traceback.print_exc()
-        return 1
-    return 0 if status in ("done", "already_done") else 3
-
-
-if __name__ == "__main__":
-    sys.exit(worker_main())

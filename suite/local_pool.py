@@ -1,6 +1,6 @@
 """Run planned runs on this machine: a bounded pool of worker processes, with a progress bar.
 
-Each run is one `python -m suite.job` process (the same `run_one` as a Slurm task), at
+Each run is one `python -m suite.worker` process (the same `run_one` as a Slurm task), at
 most `max_parallel` at a time. Not submitit's LocalExecutor: it has no concurrency cap and
 a 2-minute default timeout. Ctrl-C / SIGTERM: workers checkpoint and stop; re-running the
 sweep resumes them.
@@ -117,7 +117,7 @@ def run_local(runs: list[PlannedRun], sweep_dir: Path, sweep_name: str, max_para
                 run = queue.pop(0)
                 log = open(log_dir / f"{run.rel_dir.replace('/', '_')}.log", "ab")
                 proc = subprocess.Popen(
-                    [sys.executable, "-m", "suite.job", str((sweep_dir / run.rel_dir).resolve()),
+                    [sys.executable, "-m", "suite.worker", str((sweep_dir / run.rel_dir).resolve()),
                      json.dumps(run.spec.to_dict()), trainer],
                     stdout=log, stderr=subprocess.STDOUT, env=env,
                     # Own process group: the terminal's Ctrl-C reaches the pool, which then

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +97,6 @@ class SlurmProfile:
             "cpus_per_task": self.cpus,
             "mem_gb": self.mem_gb(),
             "slurm_signal_delay_s": self.signal_delay_s,
-            "slurm_max_num_timeout": self.max_requeue,
             "tasks_per_node": 1,
             "nodes": 1,
         }

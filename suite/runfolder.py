@@ -103,7 +103,7 @@ def read_run_folder(run_dir: Path) -> RunFacts:
         job_mtime=_mtime(run_dir / JOB) if job is not None else None,
         budget_steps=int(budget) if budget is not None else None,
         step=int(step) if step is not None else None,
-        elapsed_s=float(done.get("elapsed_s") or row.get("elapsed_s") or 0) if (done or row) else None,
+        elapsed_s=float((done or {}).get("elapsed_s") or row.get("elapsed_s") or 0) if (done or row) else None,
         sps=float(row["sps"]) if row.get("sps") is not None else None,
         metrics_mtime=_mtime(run_dir / METRICS) if METRICS in names else None,
     )

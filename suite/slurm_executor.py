@@ -57,7 +57,8 @@ def submit_slurm(runs: list[PlannedRun], sweep_dir: Path, sweep_name: str, profi
     own last line; nothing is left behind in that case.
     """
     folder = submission_folder(sweep_dir)
-    executor = submitit.AutoExecutor(folder=folder, cluster="slurm")
+    # max_num_timeout is a constructor argument, not an update_parameters one.
+    executor = submitit.AutoExecutor(folder=folder, cluster="slurm", slurm_max_num_timeout=profile.max_requeue)
     executor.update_parameters(name=f"a100k-{sweep_name}"[:64], **profile.submitit_parameters())
     snapshot: contextlib.AbstractContextManager = contextlib.nullcontext()
     if profile.snapshot:

@@ -110,7 +110,7 @@ def format_table(status: SweepStatus, error_width: int = 70) -> str:
     out.append("")
     out.append(f"{len(status.rows)} runs: {totals or 'none'}; ETA {fmt_duration(status.eta_s)}")
     if not status.slurm_consulted:
-        out.append("(Slurm not reachable: states read from the run folders alone)")
+        out.append("(Slurm not consulted or not reachable: states read from the run folders alone)")
     return "\n".join(out)
 
 

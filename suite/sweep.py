@@ -18,7 +18,7 @@ from atari100k.errors import UsageError
 from suite import local_pool, scheduler
 from suite.job import DEFAULT_TRAINER
 from suite.lock import sweep_lock
-from suite.manifest import check_compatible, manifest_runs, now_iso, read_manifest, write_manifest
+from suite.manifest import check_compatible, now_iso, read_manifest, write_manifest
 from suite.plan import PlannedRun, SweepRequest, plan_runs
 from suite.profile import SlurmProfile
 from suite.state import ACTIVE_STATES, RunStatus, sweep_states
@@ -224,9 +224,11 @@ def run_sweep(request: SweepRequest, planned: list[PlannedRun], options: SweepOp
             else:
                 print("nothing to submit", file=out)
             write_manifest(request, planned, submission)
-    except UsageError:
-        if created:
-            shutil.rmtree(request.out, ignore_errors=True)  # bad input leaves nothing behind
+    except BaseException:
+        # Bad input (e.g. sbatch refused the resources) leaves nothing behind; a folder with
+        # queued runs (job.json) is kept whatever happened.
+        if created and not any(request.out.glob("*/seed_*/job.json")):
+            shutil.rmtree(request.out, ignore_errors=True)
         raise
 
     if options.executor == "local":

@@ -313,12 +313,13 @@ class _Trainer:
             if not aborted:
                 while c.next_eval <= c.step:
                     c.next_eval += self.config.eval.every
-        due = c.step >= c.next_checkpoint or c.step >= budget or self.stop.is_set()
-        if due and c.checkpoint_step != c.step:
+        # Read `stop` once: a signal landing between two reads must not skip the checkpoint.
+        stopping = aborted or self.stop.is_set()
+        if (c.step >= c.next_checkpoint or c.step >= budget or stopping) and c.checkpoint_step != c.step:
             while c.next_checkpoint <= c.step:
                 c.next_checkpoint += train.checkpoint_every
             self.save()
-        return not (aborted or self.stop.is_set())
+        return not stopping
 
     def evaluate(self, episodes: int) -> list[float] | None:
         """Evaluate now and append to eval.csv; returns the returns, None if stopped."""

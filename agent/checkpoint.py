@@ -9,14 +9,14 @@ the environments' emulator states and numpy RNG states).
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from atari100k.fileio import atomic_write
 
 _ARRAY_TAG = "__ndarray__"
 
@@ -24,7 +24,9 @@ _ARRAY_TAG = "__ndarray__"
 def _pack(obj: Any) -> Any:
     """numpy arrays (recursively in dicts/lists/tuples) -> tagged CPU tensors."""
     if isinstance(obj, np.ndarray) and obj.dtype != object:
-        return {_ARRAY_TAG: torch.from_numpy(np.ascontiguousarray(obj).copy())}
+        # Shares memory (no copy of a 400 MB replay); torch.from_numpy needs writable memory.
+        array = np.ascontiguousarray(obj)
+        return {_ARRAY_TAG: torch.from_numpy(array if array.flags.writeable else array.copy())}
     if isinstance(obj, dict):
         return {k: _pack(v) for k, v in obj.items()}
     if isinstance(obj, list):
@@ -53,22 +55,11 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     A kill at any moment leaves either the previous checkpoint or the new one.
     Values under the key "numpy" are packed (see module docstring); the rest is saved as is.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = dict(state)
     if "numpy" in payload:
         payload["numpy"] = _pack(payload["numpy"])
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    # temp file in the same folder + fsync + os.replace (atari100k.fileio.atomic_write)
+    atomic_write(path, lambda handle: torch.save(payload, handle), mode="wb")
 
 
 def load_checkpoint(path: str | Path, device: torch.device) -> dict[str, Any]:

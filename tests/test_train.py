@@ -80,6 +80,7 @@ def test_finished_run_is_left_alone(pong_run: tuple[Path, str]) -> None:
     (["train", "Pongg", "--seed", "0"], "unknown game 'Pongg'"),
     (["train", "Pong", "--seed", "0", "--set", "train.batchsize=8"], "unknown config key 'train.batchsize'"),
     (["train", "Pong", "--seed", "0", "--set", "train.batch_size=eight"], "bad value for train.batch_size"),
+    (["train", "Pong", "--seed", "0", "--set", "train.log_every=0"], "train.log_every must be > 0"),
     (["train", "Pong", "--seed", "0", "--preset", "debug", "--steps", "300", "--set", "env.max_episode_frames=400",
       "--set", "train.batch_size=8"], "was made with train.batch_size=4, this command asks 8"),
     (["train", "Pong", "--seed", "0", "--preset", "debug", "--set", "env.max_episode_frames=400"],

@@ -24,8 +24,9 @@ def register(verbs: argparse._SubParsersAction) -> None:
     train = verbs.add_parser(
         "train",
         help="train one (game, seed) into its run folder; re-run the same command to resume",
-        description="Train DreamerV2 on one game and seed. Killed (SIGTERM/SIGUSR2/Ctrl-C) it "
-        "checkpoints and exits 128+signal; the same command resumes it exactly.",
+        description="Train DreamerV2 on one game and seed. On SIGTERM/SIGUSR2/Ctrl-C it checkpoints "
+        "and exits 128+signal (143/140/130); killed any other way it keeps its last checkpoint. "
+        "The same command resumes it exactly.",
     )
     train.add_argument("game", help="game name, e.g. Pong or MsPacman (aliases like ms_pacman work)")
     train.add_argument("--seed", type=int, required=True, help="seed of everything random in the run")

@@ -13,6 +13,14 @@ intermediate evaluation (every `eval.every`), a checkpoint (every `train.checkpo
 when `stop` is set, and at the end of the budget), then `stop` is honoured. After the
 budget: the final evaluation (`eval.episodes`), then DONE.
 
+Counting: every env.step is an agent step, including the step that resets a finished
+episode (the env's next-step autoreset; one step per episode, <0.1% of a 100k budget).
+With N envs the run ends at the first multiple of N >= train.steps, and rows/evaluations
+fall on the first multiple of N at or after their period. If no episode has
+`batch_length` steps yet when prefill ends, the updates (pretrain included) wait for one.
+The policy starts after prefill from a zero state with is_first forced on (the reference
+instead resets the envs), and evaluation never touches the training RNG stream.
+
 Exact resume: the checkpoint holds everything that decides what happens next (model and
 optimisers, replay and its RNG, the training envs' emulator states, the last observation
 and the policy state, every global RNG, the prefill RNG, counters, the pending metric

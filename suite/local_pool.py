@@ -93,7 +93,8 @@ def run_local(runs: list[PlannedRun], sweep_dir: Path, sweep_name: str, max_para
 
     sweep_dir = Path(sweep_dir)
     env = dict(os.environ)
-    threads = str(_threads_per_run(max_parallel))
+    # Share the CPUs between the workers (unless the user chose a thread count).
+    threads = env.get("OMP_NUM_THREADS") or str(_threads_per_run(max_parallel))
     env.update(OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads)
 
     queue = list(runs)

@@ -130,6 +130,19 @@ def _array_master(job_id: str) -> str:
     return job_id.split("_", 1)[0].split("+", 1)[0]
 
 
+def expand_array_ids(text: str) -> list[str]:
+    """`12_[0-2,5%2]` -> 12_0, 12_1, 12_2, 12_5 (how sacct shows array tasks that never started)."""
+    match = re.fullmatch(r"(\d+)_\[([^\]]+)\]", text)
+    if not match:
+        return [text]
+    master, spec = match.group(1), match.group(2).split("%")[0]
+    ids = []
+    for part in spec.split(","):
+        lo, _, hi = part.partition("-")
+        ids.extend(f"{master}_{i}" for i in range(int(lo), int(hi or lo) + 1))
+    return ids
+
+
 def query_jobs(job_ids: list[str]) -> dict[str, JobState] | None:
     """State of each job id (`123` or array task `123_4`), or None if Slurm is not reachable.
 
@@ -151,9 +164,11 @@ def query_jobs(job_ids: list[str]) -> dict[str, JobState] | None:
         if out is not None and out.returncode == 0:
             for line in out.stdout.splitlines():
                 fields = line.split("|")
-                if len(fields) >= 2 and "[" not in fields[0]:
+                if len(fields) >= 2:
                     # "CANCELLED by 0" -> CANCELLED
-                    states[fields[0]] = JobState(fields[1].split()[0] if fields[1] else "UNKNOWN", fields[2] if len(fields) > 2 else "")
+                    state = JobState(fields[1].split()[0] if fields[1] else "UNKNOWN", fields[2] if len(fields) > 2 else "")
+                    for job_id in expand_array_ids(fields[0]):
+                        states[job_id] = state
     try:
         out = _run(["squeue", "-h", "-r", "-o", "%i|%T|%r", "-j", ",".join(masters)])
     except (OSError, subprocess.TimeoutExpired):
@@ -162,6 +177,12 @@ def query_jobs(job_ids: list[str]) -> dict[str, JobState] | None:
         # squeue -j with ids it has forgotten fails with "Invalid job id": not "unreachable".
         if "Invalid job id" not in out.stderr:
             return None if not states else states
+    for job_id in job_ids:
+        # Array tasks that never started (cancelled while pending) have no row of their
+        # own in sacct: the array's own row (`24`) stands for them.
+        master = _array_master(job_id)
+        if job_id not in states and master != job_id and master in states:
+            states[job_id] = states[master]
     for line in out.stdout.splitlines():
         fields = line.split("|")
         if len(fields) >= 2:

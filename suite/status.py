@@ -90,7 +90,7 @@ def fmt_duration(seconds: float | None) -> str:
     return f"{seconds}s"
 
 
-def format_table(status: SweepStatus, error_width: int = 70) -> str:
+def format_table(status: SweepStatus, error_width: int = 240) -> str:
     """The human table: one line per run, then totals and the overall ETA."""
     header = ("game", "seed", "state", "progress", "steps/s", "eta", "job", "error")
     lines = []

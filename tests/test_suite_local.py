@@ -1,0 +1,39 @@
+"""The local executor end to end with the agent's debug preset: a bounded pool (never more
+than --max-parallel at once), a progress bar, exit code and status table, --retry-failed."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from suite.status import sweep_status
+from tests.conftest_slurm import FAST, REPO
+from tests.test_slurm_suite import intervals, max_overlap
+
+
+def test_local_sweep_one_at_a_time_reports_failures_and_retries(tmp_path):
+    out = tmp_path / "sweep"
+    broken = out / "Breakout/seed_0"
+    broken.mkdir(parents=True)
+    (broken / "checkpoint.pt").write_bytes(b"junk")  # this run crashes in train_run
+    args = [sys.executable, "-m", "atari100k", "sweep", "--games", "Pong,Breakout", "--seeds", "2",
+            "--preset", "debug", "--steps", "300", *FAST, "--executor", "local", "--max-parallel", "1",
+            "--out", str(out)]
+    env = dict(os.environ, OMP_NUM_THREADS="1")  # a shared test machine: one thread per run
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=REPO, env=env)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "step" in proc.stderr and "done" in proc.stderr  # the progress bar
+    assert "4 runs: 3 done, 1 failed" in proc.stdout and "checkpoint.pt but no run.json" in proc.stdout
+    logs = "".join(p.read_text() for p in out.glob("local/*/*.log"))
+    spans = intervals(logs)
+    assert len(spans) == 3 and max_overlap(spans) == 1, spans
+
+    (broken / "checkpoint.pt").unlink()
+    retry = subprocess.run(args + ["--retry-failed", "--no-progress"], capture_output=True, text=True, timeout=300, cwd=REPO, env=env)
+    assert retry.returncode == 0, retry.stdout + retry.stderr
+    assert "submit 1: Breakout seeds 0" in retry.stdout and "4 runs: 4 done" in retry.stdout
+    jobs = {p.parent.name + p.parent.parent.name: json.loads(p.read_text())["job_id"] for p in out.glob("*/seed_*/job.json")}
+    assert len(set(jobs.values())) == 4
+    assert sweep_status(out, use_slurm=False).totals["done"] == 4

@@ -168,13 +168,14 @@ def _states(request: SweepRequest, planned: list[PlannedRun], use_slurm: bool) -
     return {row.dir: row for row in states}
 
 
-def run_sweep(request: SweepRequest, planned: list[PlannedRun], options: SweepOptions, out: TextIO = sys.stdout) -> int:
+def run_sweep(request: SweepRequest, planned: list[PlannedRun], options: SweepOptions, out: TextIO | None = None) -> int:
     """Plan and submit (or run) a sweep. Returns the exit code.
 
     Slurm: 0 once submitted (with `wait`: 0 iff every submitted run ended done).
     Local: blocks; 0 iff every planned run is done, else 1 (the status table is printed).
     Bad input raises UsageError before anything is written or submitted.
     """
+    out = out or sys.stdout
     if options.executor not in EXECUTORS:
         raise UsageError(f"--executor {options.executor!r}: choose slurm or local")
     if options.max_parallel is not None and options.max_parallel < 1:
@@ -272,11 +273,13 @@ def wait_for(request: SweepRequest, runs: list[PlannedRun], progress: bool = Tru
         bar.close()
 
 
-def cancel_sweep(sweep: str | Path, results_root: str = "results", out: TextIO = sys.stdout) -> int:
+def cancel_sweep(sweep: str | Path, results_root: str = "results", out: TextIO | None = None) -> int:
     """Cancel every queued/running run of a sweep (scancel; SIGTERM to a local pool)."""
     import os
     import signal
     import socket
+
+    out = out or sys.stdout
 
     status = sweep_status(sweep, results_root=results_root)
     active = [r for r in status.rows if r.state in ACTIVE_STATES]
@@ -301,3 +304,16 @@ def cancel_sweep(sweep: str | Path, results_root: str = "results", out: TextIO =
             pass
     print(f"cancelled {len(active)} runs ({len(slurm_ids)} Slurm jobs, {len(pools)} local pools)", file=out)
     return 0
+
+
+def local_sweep(games: str, seeds: str | int, presets: list[str] | tuple[str, ...] | str | None = None,
+                steps: int | None = None, out: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
+                max_parallel: int | None = None, progress: bool = True, name: str | None = None) -> int:
+    """The quick start's one call: train games x seeds on this machine, resumably.
+
+    Same as `atari100k sweep --executor local ...`: prints the plan, a progress bar, then
+    the status table; returns 0 iff every run is done (1 if any failed). Re-running it
+    skips finished runs and resumes interrupted ones.
+    """
+    request, planned = make_request(games, str(seeds), presets, overrides, steps, name, out)
+    return run_sweep(request, planned, SweepOptions(executor="local", max_parallel=max_parallel, progress=progress))

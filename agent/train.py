@@ -142,26 +142,6 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def check_loop_settings(config: Config) -> None:
-    """UsageError for cadences the loop cannot run with (a zero period would never advance).
-
-    (agent.config.validate_config does not check these keys.)
-    """
-    train, ev = config.train, config.eval
-    checks = [
-        (train.log_every > 0, "train.log_every must be > 0"),
-        (train.checkpoint_every > 0, "train.checkpoint_every must be > 0"),
-        (train.train_steps >= 0, "train.train_steps must be >= 0"),
-        (train.pretrain >= 0, "train.pretrain must be >= 0"),
-        (train.replay_capacity >= train.batch_length, "train.replay_capacity must be >= train.batch_length"),
-        (ev.every >= 0, "eval.every must be >= 0 (0 = only the final evaluation)"),
-        (ev.every == 0 or ev.episodes_during_training > 0, "eval.episodes_during_training must be > 0"),
-    ]
-    for ok, message in checks:
-        if not ok:
-            raise UsageError(message)
-
-
 def _check_game(game: str) -> str:
     """Toy envs (`toy:cue`, tests only) pass through; Atari names must be canonical-able."""
     return game if game.lower().startswith("toy:") else canonical_game(game)
@@ -413,7 +393,6 @@ def train_run(
     """
     folder = RunFolder(run_dir)
     config = spec.config()
-    check_loop_settings(config)
     _check_game(spec.game)
     folder.check_compatible(spec, config)  # read-only; a DONE folder of another run is refused too
     if folder.is_done():

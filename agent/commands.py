@@ -69,9 +69,6 @@ def run_train(args: argparse.Namespace) -> int:
     from agent.run_folder import RunFolder
 
     spec = RunSpec.make(args.game, args.seed, args.preset, args.overrides, args.steps)
-    from agent.train import check_loop_settings  # (imports torch; bad input is still refused first)
-
-    check_loop_settings(spec.config())
     out = Path(args.out) if args.out else default_run_dir(spec.game, spec.seed)
     folder = RunFolder(out)
     folder.check_compatible(spec, spec.config())

@@ -146,3 +146,17 @@ def test_cancel_and_concurrent_sweeps_do_not_double_submit(slurm_cluster, tmp_pa
     cancel = atari100k("cancel", str(out))
     assert cancel.returncode == 0 and "cancelled 4 runs" in cancel.stdout
     wait_until(lambda: sweep_status(out).totals["cancelled"] == 4, 60, 0.5, "4 cancelled runs")
+
+
+def test_run_hitting_its_time_limit_is_requeued_and_finishes(slurm_cluster, tmp_path):
+    out = tmp_path / "sweep"
+    # A 1-minute limit with SIGUSR2 50 s before it: every attempt gets ~10 s, the run needs more.
+    proc = atari100k("sweep", "--games", "Pong", "--seeds", "1", "--preset", "debug", "--steps", "4000", *FAST,
+                     "--time", "1", "--signal-delay", "50", "--out", str(out), "--wait", *SLURM, timeout=400)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run = out / "Pong/seed_0"
+    log = "".join(p.read_text() for p in out.glob("submitit/*/*_log.*"))
+    assert "this job is timed-out" in log and "checkpointed, requeueing" in log
+    resumes = json.loads((run / "run.json").read_text()).get("resumes", [])
+    assert resumes and all((r.get("from_step") or 0) > 0 for r in resumes), resumes
+    assert (run / "DONE").exists() and sweep_status(out).totals["done"] == 1

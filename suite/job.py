@@ -71,7 +71,7 @@ def run_one(spec: dict[str, Any], run_dir: str | Path, stop: threading.Event | N
         row = last_json_line(run_dir / "metrics.jsonl") or {}
         print(f"[atari100k job {job_id or os.getpid()}] {run_dir}: starting at step {row.get('step', 0)} "
               f"(checkpoint {'present' if (run_dir / 'checkpoint.pt').exists() else 'absent'}) on {socket.gethostname()} "
-              f"at t={time.time():.3f}",
+              f"with code from {Path(__file__).resolve().parent.parent} at t={time.time():.3f}",
               flush=True)
         result = _load(trainer)(_spec(spec), run_dir, stop=stop, progress=False)
         status = getattr(result, "status", str(result))

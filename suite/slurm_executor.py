@@ -64,7 +64,11 @@ def submit_slurm(runs: list[PlannedRun], sweep_dir: Path, sweep_name: str, profi
     if profile.snapshot:
         if not submitit.helpers.RsyncSnapshot.available():
             raise UsageError("--snapshot needs rsync on this machine")
-        snapshot = submitit.helpers.RsyncSnapshot(folder / "code")
+        root = Path(__file__).resolve().parent.parent
+        if subprocess.run(["git", "-C", str(root), "rev-parse", "--show-toplevel"], capture_output=True).returncode:
+            raise UsageError(f"--snapshot needs the project as a git checkout ({root} is not one)")
+        # Tracked files as they are now in the working tree (commit new files first).
+        snapshot = submitit.helpers.RsyncSnapshot(folder / "code", root_dir=root)
     jobs: list[Any] = []
     try:
         with snapshot:

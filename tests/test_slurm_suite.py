@@ -98,6 +98,8 @@ def test_preempted_run_is_requeued_and_resumes_from_its_checkpoint(slurm_cluster
     signalled_at = time.time()
     # What submitit does on preemption: SIGUSR2 to the job; it checkpoints and requeues itself.
     subprocess.run(["scancel", "--signal=USR2", job_id], check=True)
+    # Between its requeue and its restart (cred_expire, 5 s here) status says requeued.
+    wait_until(lambda: sweep_status(out).rows[0].state == "requeued", 60, 0.2, "status to show the run requeued")
     wait_until(lambda: (run / "DONE").exists() or (run / "FAILED").exists(), 180, 0.5, "the requeued run to finish")
     assert (run / "DONE").exists(), (run / "FAILED").read_text()
     resumes = json.loads((run / "run.json").read_text()).get("resumes", [])
@@ -116,9 +118,14 @@ def test_crashing_job_shows_failed_with_its_error(slurm_cluster, tmp_path):
     bad = out / "Pong/seed_1"
     bad.mkdir(parents=True)
     (bad / "checkpoint.pt").write_bytes(b"not a checkpoint")  # train_run refuses this folder
+    # --snapshot (where the project is a git checkout): the jobs run the code as submitted.
+    snapshot = ["--snapshot"] if (REPO / ".git").exists() else []
     proc = atari100k("sweep", "--games", "Pong", "--seeds", "2", "--preset", "debug", "--steps", "300", *FAST,
-                     "--out", str(out), "--wait", *SLURM)
+                     "--out", str(out), "--wait", *SLURM, *snapshot)
     assert proc.returncode == 1, proc.stdout + proc.stderr
+    if snapshot:
+        log = "".join(p.read_text() for p in out.glob("submitit/*/*_log.out"))
+        assert "with code from " + str(out.resolve() / "submitit") in log
     status = json.loads(atari100k("status", str(out), "--json").stdout)
     rows = {r["dir"]: r for r in status["runs"]}
     assert rows["Pong/seed_0"]["state"] == "done"

@@ -98,7 +98,8 @@ class LayerNormGRUCell(nn.Module):
     def __init__(self, input_dim: int, size: int, layer_norm: bool = True, update_bias: float = -1.0):
         super().__init__()
         self.linear = nn.Linear(input_dim + size, 3 * size)
-        self.norm = nn.LayerNorm(3 * size) if layer_norm else nn.Identity()
+        # eps 1e-3: Keras LayerNormalization's default, which the reference GRU uses.
+        self.norm = nn.LayerNorm(3 * size, eps=1e-3) if layer_norm else nn.Identity()
         self.update_bias = update_bias
 
     def forward(self, x: torch.Tensor, state: torch.Tensor) -> torch.Tensor:

@@ -33,6 +33,7 @@ class ToyCueEnv:
         seed: int,
         episode_length: int = 20,
         num_actions: int = 3,
+        fixed_cue: bool = False,
     ) -> None:
         if not isinstance(config, EnvConfig):
             raise UsageError(f"config must be an EnvConfig, got {type(config).__name__}")
@@ -42,7 +43,10 @@ class ToyCueEnv:
             raise UsageError(f"toy env num_actions must be in [2, image_size], got {num_actions}")
         if episode_length < 1:
             raise UsageError(f"toy env episode_length must be >= 1, got {episode_length}")
-        self.game = "toy:cue"
+        self.game = "toy:fixed" if fixed_cue else "toy:cue"
+        # fixed_cue: the cue is always 0, so the reward is [a_{t-1} == 0], linear in the
+        # action: a learning test that a tiny model solves in a CPU minute.
+        self.fixed_cue = bool(fixed_cue)
         self.config = config
         self.num_envs = int(num_envs)
         self.seed = int(seed)
@@ -70,7 +74,9 @@ class ToyCueEnv:
         return self._cue.copy()
 
     def _draw(self, i: int) -> None:
-        self._cue[i] = self._rngs[i].integers(0, self.num_actions)
+        # The RNG is advanced either way, so both variants share their random streams.
+        cue = self._rngs[i].integers(0, self.num_actions)
+        self._cue[i] = 0 if self.fixed_cue else cue
 
     def _reset_one(self, i: int) -> None:
         self._draw(i)
@@ -161,10 +167,13 @@ class ToyCueEnv:
 
 
 def make_toy_env(game: str, config: EnvConfig, num_envs: int, seed: int) -> ToyCueEnv:
-    """`toy:cue` -> ToyCueEnv with defaults; `toy:cue-K` uses K actions (2..4 typical)."""
+    """`toy:cue` -> ToyCueEnv with defaults; `toy:cue-K` uses K actions (2..4 typical);
+    `toy:fixed` always cues action 0."""
     name = game.split(":", 1)[1].strip().lower()
     if name == "cue":
         return ToyCueEnv(config, num_envs, seed)
+    if name == "fixed":
+        return ToyCueEnv(config, num_envs, seed, fixed_cue=True)
     if name.startswith("cue-") and name[4:].isdigit():
         return ToyCueEnv(config, num_envs, seed, num_actions=int(name[4:]))
-    raise UsageError(f"unknown toy env {game!r}; use 'toy:cue' or 'toy:cue-K' (K actions)")
+    raise UsageError(f"unknown toy env {game!r}; use 'toy:cue', 'toy:cue-K' (K actions) or 'toy:fixed'")

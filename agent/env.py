@@ -77,6 +77,20 @@ class EnvStep:
     episode_length: np.ndarray
     """int64 [N], agent steps of the episode so far (0 when is_first)."""
 
+    @classmethod
+    def first(cls, obs: np.ndarray) -> "EnvStep":
+        """The step that starts an episode in every copy: reward 0, is_first all True."""
+        n = obs.shape[0]
+        return cls(
+            obs=obs,
+            reward=np.zeros(n, np.float32),
+            is_first=np.ones(n, bool),
+            is_last=np.zeros(n, bool),
+            is_terminal=np.zeros(n, bool),
+            episode_return=np.zeros(n, np.float32),
+            episode_length=np.zeros(n, np.int64),
+        )
+
 
 def env_seeds(seed: int, num_envs: int) -> list[np.random.SeedSequence]:
     """Distinct deterministic seed sequences for copies 0..num_envs-1 of a run's `seed`."""
@@ -219,16 +233,7 @@ class AtariEnv:
         """Start an episode in every copy; is_first all True."""
         obs = np.stack([self._reset_one(i) for i in range(self.num_envs)])
         self._started = True
-        n = self.num_envs
-        return EnvStep(
-            obs=obs,
-            reward=np.zeros(n, np.float32),
-            is_first=np.ones(n, bool),
-            is_last=np.zeros(n, bool),
-            is_terminal=np.zeros(n, bool),
-            episode_return=self._return.copy(),
-            episode_length=self._length.copy(),
-        )
+        return EnvStep.first(obs)
 
     def step(self, actions: np.ndarray) -> EnvStep:
         """Act with int64 actions [N]; copies that ended last step are reset instead."""
@@ -380,15 +385,7 @@ class FastAtariEnv:
         self._length[:] = 0
         self._pending[:] = False
         self._lives[:] = info["lives"]
-        return EnvStep(
-            obs=self._obs(raw),
-            reward=np.zeros(n, np.float32),
-            is_first=np.ones(n, bool),
-            is_last=np.zeros(n, bool),
-            is_terminal=np.zeros(n, bool),
-            episode_return=self._return.copy(),
-            episode_length=self._length.copy(),
-        )
+        return EnvStep.first(self._obs(raw))
 
     def step(self, actions: np.ndarray) -> EnvStep:
         """Act with int64 actions [N]; copies that ended last step are reset (natively)."""

@@ -380,7 +380,6 @@ class FastAtariEnv:
         """Start an episode in every copy; is_first all True."""
         raw, info = self._env.reset(seed=self._seeds)
         self._started = True
-        n = self.num_envs
         self._return[:] = 0.0
         self._length[:] = 0
         self._pending[:] = False

@@ -21,11 +21,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
 from analysis import aggregate as agg  # noqa: E402
-from analysis.baselines import (FRAMES_PER_STEP, IQN_NOTE, Baseline, dopamine_curves,  # noqa: E402
-                                get_baseline)
+from analysis.baselines import FRAMES_PER_STEP, IQN_NOTE, Baseline, dopamine_curves  # noqa: E402
 from analysis.normalize import add_hns  # noqa: E402
 from analysis.scores import ScoreData  # noqa: E402
 from analysis.table import ScoreTable, build_table, protocol_lines  # noqa: E402

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import io
 from pathlib import Path
 
 import pandas as pd

@@ -157,9 +157,10 @@ def test_cancel_and_concurrent_sweeps_do_not_double_submit(slurm_cluster, tmp_pa
 
 def test_run_hitting_its_time_limit_is_requeued_and_finishes(slurm_cluster, tmp_path):
     out = tmp_path / "sweep"
-    # A 1-minute limit with SIGUSR2 50 s before it: every attempt gets ~10 s, the run needs more.
-    proc = atari100k("sweep", "--games", "Pong", "--seeds", "1", "--preset", "debug", "--steps", "4000", *FAST,
-                     "--time", "1", "--signal-delay", "50", "--out", str(out), "--wait", *SLURM, timeout=400)
+    # A 1-minute limit with SIGUSR2 55 s before it. slurmctld checks signals every ~30 s, so
+    # an attempt gets 5-35 s; the run needs ~40 s (10,000 debug steps), so it must requeue.
+    proc = atari100k("sweep", "--games", "Pong", "--seeds", "1", "--preset", "debug", "--steps", "10000", *FAST,
+                     "--time", "1", "--signal-delay", "55", "--out", str(out), "--wait", *SLURM, timeout=400)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     run = out / "Pong/seed_0"
     log = "".join(p.read_text() for p in out.glob("submitit/*/*_log.*"))

@@ -20,10 +20,10 @@ fi
 VPY="$VENV/bin/python"
 
 have() {
-    # have MODULE VERSION -> 0 if MODULE is importable at exactly VERSION
+    # have DIST VERSION -> 0 if distribution DIST is installed at exactly VERSION (local part ignored)
     "$VPY" - "$1" "$2" <<'PYEOF' >/dev/null 2>&1
 import importlib.metadata as m, sys
-sys.exit(0 if m.version(sys.argv[1]) == sys.argv[2] else 1)
+sys.exit(0 if m.version(sys.argv[1]).split("+")[0] == sys.argv[2] else 1)  # 2.13.0+cpu counts as 2.13.0
 PYEOF
 }
 

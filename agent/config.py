@@ -137,7 +137,7 @@ class TrainConfig:
     device: str = "auto"
     """'auto' (cuda if available), 'cpu' or 'cuda'."""
     precision: str = "fp32"
-    """'fp32' or 'bf16' (autocast on CUDA for the networks; distributions stay fp32)."""
+    """'fp32' or 'bf16' (autocast for the networks on CUDA or CPU; distributions stay fp32)."""
     compile: bool = False
     """torch.compile the networks (CUDA only)."""
     checkpoint_every: int = 5_000

@@ -182,3 +182,15 @@ def test_dynamics_backprop_reaches_the_actor_through_the_model():
     # The actor's loss must not move the world model.
     assert all(torch.equal(a, b) for a, b in zip(wm_after_model_step, model.world_model.parameters()))
     assert any(not torch.equal(a, b) for a, b in zip(wm_before, wm_after_model_step))
+
+
+def test_bf16_autocast_update_is_finite_and_returns_float_actions():
+    torch.manual_seed(0)
+    config = resolve_config(["debug"], {"train.precision": "bf16"})
+    model = DreamerV2(config, (1, 64, 64), 3, torch.device("cpu"))
+    metrics = model.train_step(_batch(config, 6, 2, 3))
+    assert all(math.isfinite(v) for v in metrics.values())
+    actions, (latent, prev_action) = model.act(
+        torch.zeros(2, 1, 64, 64, dtype=torch.uint8), torch.ones(2, dtype=torch.bool), model.initial_state(2), "mode"
+    )
+    assert actions.dtype == torch.int64 and prev_action.dtype == torch.float32

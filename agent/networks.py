@@ -85,7 +85,13 @@ class ConvDecoder(nn.Module):
 
     def forward(self, feat: torch.Tensor) -> torch.Tensor:
         x = self.dense(feat)
-        return self.net(x.reshape(x.shape[0], -1, 1, 1))
+        # The first transposed conv sees a 1x1 input, so it is a dense layer onto k x k maps:
+        # out[n, o, i, j] = sum_c x[n, c] W[c, o, i, j] + b[o]. As one matmul it runs ~4x
+        # faster on CPU than oneDNN's deconvolution (same weights, same function).
+        first = self.net[0]
+        weight = first.weight
+        x = (x @ weight.flatten(1)).unflatten(1, weight.shape[1:]) + first.bias[:, None, None]
+        return self.net[1:](x)
 
 
 class LayerNormGRUCell(nn.Module):

@@ -194,3 +194,15 @@ def test_bf16_autocast_update_is_finite_and_returns_float_actions():
         torch.zeros(2, 1, 64, 64, dtype=torch.uint8), torch.ones(2, dtype=torch.bool), model.initial_state(2), "mode"
     )
     assert actions.dtype == torch.int64 and prev_action.dtype == torch.float32
+
+
+def test_decoder_first_layer_as_matmul_equals_the_transposed_conv():
+    from agent.networks import ConvDecoder
+
+    torch.manual_seed(0)
+    decoder = ConvDecoder(20, 1, 4)
+    feat = torch.randn(3, 20)
+    x = decoder.dense(feat).reshape(3, -1, 1, 1)
+    reference = decoder.net(x)  # every layer as nn.ConvTranspose2d
+    assert torch.allclose(decoder(feat), reference, atol=1e-5)
+    assert decoder(feat).shape == (3, 1, 64, 64)

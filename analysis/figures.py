@@ -20,6 +20,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import EngFormatter  # noqa: E402
 import numpy as np  # noqa: E402
 from analysis import aggregate as agg  # noqa: E402
 from analysis.baselines import FRAMES_PER_STEP, IQN_NOTE, Baseline, dopamine_curves  # noqa: E402
@@ -209,6 +210,8 @@ def _sample_efficiency(data, table, baselines, colors, reps, seed, out, written)
             ax.set_title("Full Dopamine curves (200M frames)", fontsize=10)
         else:
             ax.set_xlim(0, xmax * 1.05)
+            # 400k rather than matplotlib's "4 x 1e5" offset notation.
+            ax.xaxis.set_major_formatter(EngFormatter(sep=""))
             # Autoscale would count the Dopamine curves beyond the visible frames.
             visible = [0.1] + [float(np.nanmax(ci[1])) for _, _, ci, _ in user_iqm.values()]
             visible += [table.aggregates[a]["iqm"].ci[1] for a in table.algorithms]

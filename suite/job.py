@@ -21,7 +21,7 @@ from typing import Any, Callable
 import submitit
 
 from atari100k.fileio import atomic_write_json
-from suite.runfolder import FAILED, last_json_line
+from suite.runfolder import FAILED, METRICS, last_json_line
 
 # The agent's entry point. A "module:function" string so that tests can point a job at a
 # stand-in trainer; users never change it.
@@ -68,7 +68,7 @@ def run_one(spec: dict[str, Any], run_dir: str | Path, stop: threading.Event | N
     run_dir = Path(run_dir)
     try:
         (run_dir / FAILED).unlink(missing_ok=True)  # a new attempt: the old failure is stale
-        row = last_json_line(run_dir / "metrics.jsonl") or {}
+        row = last_json_line(run_dir / METRICS) or {}
         print(f"[atari100k job {job_id or os.getpid()}] {run_dir}: starting at step {row.get('step', 0)} "
               f"(checkpoint {'present' if (run_dir / 'checkpoint.pt').exists() else 'absent'}) on {socket.gethostname()} "
               f"with code from {Path(__file__).resolve().parent.parent} at t={time.time():.3f}",

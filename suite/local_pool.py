@@ -19,19 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from atari100k.cpus import usable_cpus
 from suite.job import DEFAULT_TRAINER
 from suite.manifest import now_iso
 from suite.plan import PlannedRun
-from suite.runfolder import last_json_line, write_job_record
+from suite.runfolder import read_run_folder, write_job_record
 
 
 def default_parallelism() -> int:
     """What fits this machine: one run per 2 CPUs (a run uses a couple of threads), at least 1."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cpus = os.cpu_count() or 1
-    return max(1, cpus // 2)
+    return max(1, usable_cpus() // 2)
 
 
 @dataclass(frozen=True)
@@ -47,26 +44,12 @@ class LocalOutcome:
 
 
 def _threads_per_run(max_parallel: int) -> int:
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cpus = os.cpu_count() or 1
-    return max(1, cpus // max_parallel)
+    return max(1, usable_cpus() // max_parallel)
 
 
 def _progress_steps(sweep_dir: Path, runs: list[PlannedRun]) -> int:
-    total = 0
-    for run in runs:
-        done = sweep_dir / run.rel_dir / "DONE"
-        row = last_json_line(sweep_dir / run.rel_dir / "metrics.jsonl") or {}
-        step = int(row.get("step", 0))
-        if done.exists():
-            try:
-                step = int(json.loads(done.read_text()).get("step", step))
-            except (OSError, ValueError):
-                pass
-        total += step
-    return total
+    """Agent steps done over `runs` (DONE's step, else the last metrics row)."""
+    return sum(read_run_folder(sweep_dir / run.rel_dir).step or 0 for run in runs)
 
 
 def claim_local(runs: list[PlannedRun], sweep_dir: Path, sweep_name: str) -> Path:

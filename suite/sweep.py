@@ -21,6 +21,7 @@ from suite.lock import sweep_lock
 from suite.manifest import check_compatible, now_iso, read_manifest, write_manifest
 from suite.plan import PlannedRun, SweepRequest, plan_runs
 from suite.profile import SlurmProfile
+from suite.runfolder import read_run_folder
 from suite.state import ACTIVE_STATES, RunStatus, sweep_states
 from suite.status import format_table, sweep_status
 
@@ -289,12 +290,7 @@ def cancel_sweep(sweep: str | Path, results_root: str = "results", out: TextIO |
     pools = set()
     for row in active:
         if row.executor == "local":
-            job = (status.sweep_dir / row.dir / "job.json")
-            try:
-                import json
-                record = json.loads(job.read_text())
-            except (OSError, ValueError):
-                continue
+            record = read_run_folder(status.sweep_dir / row.dir).job or {}
             if record.get("host") == socket.gethostname() and record.get("pid"):
                 pools.add(int(record["pid"]))
     for pid in pools:

@@ -50,6 +50,7 @@ from agent.provenance import utc_now
 from agent.replay import Replay
 from agent.run_folder import CHECKPOINT, RunFolder
 from agent.spec import RunSpec
+from atari100k.cpus import usable_cpus
 from atari100k.errors import UsageError
 from atari100k.games import canonical_game
 
@@ -113,14 +114,6 @@ class Pending:
         return row
 
 
-def cpu_count() -> int:
-    """CPUs this process may use (Slurm/taskset affinity), not the machine's total."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
-
-
 def torch_threads() -> int:
     """Intra-op threads: OMP_NUM_THREADS when the user set it, else the affinity CPU count.
 
@@ -129,8 +122,8 @@ def torch_threads() -> int:
     """
     text = os.environ.get("OMP_NUM_THREADS", "").strip()
     if text.isdigit() and int(text) > 0:
-        return min(int(text), cpu_count())
-    return cpu_count()
+        return min(int(text), usable_cpus())
+    return usable_cpus()
 
 
 def resolve_device(name: str) -> torch.device:

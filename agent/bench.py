@@ -47,12 +47,10 @@ def bench_update(presets: tuple[str, ...], updates: int, overrides: list[str] = 
 
     from agent.config import resolve_config
     from agent.dreamer import DreamerV2
+    from agent.train import resolve_device
 
     config = resolve_config(presets, list(overrides))
-    device_name = config.train.device
-    if device_name == "auto":
-        device_name = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device_name)
+    device = resolve_device(config.train.device)
     torch.manual_seed(0)
     model = DreamerV2(config, (1, config.env.image_size, config.env.image_size), 6, device)
     batch = random_batch(config.train.batch_length, config.train.batch_size, 6, image=config.env.image_size)
@@ -73,7 +71,7 @@ def bench_update(presets: tuple[str, ...], updates: int, overrides: list[str] = 
         "update_min_s": min(times),
         "updates": updates,
         "batch": [config.train.batch_size, config.train.batch_length],
-        "device": device_name,
+        "device": device.type,
         "precision": config.train.precision,
         "threads": torch.get_num_threads(),
         "params": model.parameter_counts(),

@@ -86,15 +86,20 @@ class ActorCritic(nn.Module):
     def imagine(self, world_model: WorldModel, start: State, is_terminal: torch.Tensor) -> dict[str, torch.Tensor]:
         """Roll the prior H steps from `start` ([N, ...] states) with actor samples.
 
-        Returns `feat` [H+1, N, F], `action` [H+1, N, A], `reward`, `discount`, `weight` [H+1, N].
+        Returns `feat` [H+1, N, F], `action` [H+1, N, A], `reward`, `discount`, `weight` [H+1, N],
+        and `logits` [H, N, A]: the actor's logits at z_0..z_{H-1}, recorded with gradients
+        even under no_grad, so that the actor loss reuses them instead of a second forward.
         """
         cfg = self.config.behavior
         rssm = world_model.rssm
         state = start
         feats = [rssm.features(state)]
         actions = [torch.zeros(feats[0].shape[0], self.actor.out.out_features, device=feats[0].device)]
+        logits = []
         for _ in range(cfg.horizon):
-            action = self.act(feats[-1].detach(), "sample")
+            with torch.enable_grad():
+                logits.append(self.actor(feats[-1].detach()))
+                action = straight_through_onehot(logits[-1])
             state = rssm.img_step(state, action)
             feats.append(rssm.features(state))
             actions.append(action)
@@ -103,9 +108,11 @@ class ActorCritic(nn.Module):
         first = cfg.discount * (1.0 - is_terminal.float())
         discount = torch.cat([first.unsqueeze(0), discount[1:]], 0)
         weight = torch.cumprod(torch.cat([torch.ones_like(discount[:1]), discount[:-1]], 0), 0).detach()
+        with torch.enable_grad():
+            logits = torch.stack(logits)
         return {
             "feat": feat, "action": torch.stack(actions), "reward": world_model.reward(feat),
-            "discount": discount, "weight": weight,
+            "discount": discount, "weight": weight, "logits": logits,
         }
 
     def train_step(self, world_model: WorldModel, post: State, is_terminal: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -124,7 +131,7 @@ class ActorCritic(nn.Module):
             target = lambda_return(seq["reward"][:-1], value[:-1], seq["discount"][:-1], value[-1], cfg.lambda_)
 
         weight = seq["weight"]
-        logits = self.actor(seq["feat"][:-2].detach())
+        logits = seq["logits"][:-1]  # = actor(sg(feat[:-2])), from the imagination pass
         advantage = (target[1:] - value[:-2]).detach()
         objective = rho * onehot_log_prob(logits, seq["action"][1:-1]) * advantage
         if rho < 1.0:

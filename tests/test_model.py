@@ -85,6 +85,20 @@ def test_straight_through_sample_is_onehot_with_probability_gradient():
     assert torch.allclose(logits.grad, expected, atol=1e-6)
 
 
+
+def test_straight_through_samples_follow_the_categorical():
+    # Frequencies of 100k samples per row match softmax(logits) within 5 standard errors,
+    # including a near-impossible class that must (almost) never be drawn.
+    torch.manual_seed(0)
+    logits = torch.tensor([[0.0, 1.0, 2.0, -1.0, -30.0], [3.0, 0.0, 0.0, 0.0, 0.0]])
+    draws = 100_000
+    samples = straight_through_onehot(logits.unsqueeze(0).expand(draws, -1, -1)).detach()
+    freq = samples.mean(0)
+    probs = torch.softmax(logits, -1)
+    stderr = (probs * (1 - probs) / draws).sqrt()
+    assert torch.all((freq - probs).abs() <= 5 * stderr + 1e-5), (freq, probs)
+    assert samples[:, 0, 4].sum() <= 1
+
 def _batch(config, steps, size, actions):
     batch = {
         "obs": torch.randint(0, 255, (steps, size, 1, 64, 64), dtype=torch.uint8),
@@ -206,3 +220,36 @@ def test_decoder_first_layer_as_matmul_equals_the_transposed_conv():
     reference = decoder.net(x)  # every layer as nn.ConvTranspose2d
     assert torch.allclose(decoder(feat), reference, atol=1e-5)
     assert decoder(feat).shape == (3, 1, 64, 64)
+
+
+def test_channels_last_conv_stacks_compute_the_reference_functions():
+    import torch.nn.functional as F
+
+    from agent.networks import ConvEncoder
+
+    torch.manual_seed(0)
+    encoder = ConvEncoder(1, 64, 4)
+    images = torch.randint(0, 255, (3, 1, 64, 64), dtype=torch.uint8)
+    x = images.float() / 255.0 - 0.5
+    for conv in encoder.net[::2]:  # contiguous NCHW weights, plain conv2d + ELU
+        x = F.elu(F.conv2d(x, conv.weight.contiguous(), conv.bias, stride=2))
+    assert torch.allclose(encoder(images), x.flatten(1), atol=1e-5)
+    assert encoder.net[2].weight.is_contiguous(memory_format=torch.channels_last)
+
+
+def test_imagination_logits_are_the_actor_on_detached_features_with_a_graph():
+    torch.manual_seed(0)
+    config = resolve_config(["debug"])
+    model = DreamerV2(config, (1, 64, 64), 3, torch.device("cpu"))
+    post, _ = model.world_model.train_step(_batch(config, 6, 2, 3))
+    start = {k: v.flatten(0, 1) for k, v in post.items()}
+    with torch.no_grad():
+        seq = model.behavior.imagine(model.world_model, start, torch.zeros(12, dtype=torch.bool))
+    horizon = config.behavior.horizon
+    assert seq["logits"].shape == (horizon, 12, 3) and seq["feat"].shape[0] == horizon + 1
+    assert torch.allclose(seq["logits"], model.behavior.actor(seq["feat"][:-1]), atol=1e-6)
+    # The actor loss backpropagates through these logits into the actor only.
+    model.zero_grad(set_to_none=True)
+    seq["logits"].sum().backward()
+    assert all(p.grad is not None for p in model.behavior.actor.parameters())
+    assert all(p.grad is None for p in model.world_model.rssm.parameters())

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from atari100k.errors import UsageError
+from atari100k.malloc import keep_freed_memory
 
 REPO = Path(__file__).resolve().parent.parent
 SHEEPRL_PYTHON = REPO / ".bench_venvs" / "sheeprl" / "bin" / "python"
@@ -51,11 +52,13 @@ def bench_update(presets: tuple[str, ...], updates: int, overrides: list[str] = 
 
     config = resolve_config(presets, list(overrides))
     device = resolve_device(config.train.device)
+    keep_freed_memory()  # as train_run does
     torch.manual_seed(0)
     model = DreamerV2(config, (1, config.env.image_size, config.env.image_size), 6, device)
     batch = random_batch(config.train.batch_length, config.train.batch_size, 6, image=config.env.image_size)
     batch = {k: v.to(device) for k, v in batch.items()}
     model.train_step(batch)
+    gflop = update_gflop(model, batch)
     times = []
     for _ in range(updates):
         if device.type == "cuda":
@@ -65,18 +68,51 @@ def bench_update(presets: tuple[str, ...], updates: int, overrides: list[str] = 
         if device.type == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
+    mean = sum(times) / len(times)
     return {
         "impl": "atari100k dreamerv2",
-        "update_s": sum(times) / len(times),
+        "update_s": mean,
         "update_min_s": min(times),
+        "gflop_per_update": gflop,
+        "gflop_per_s": gflop / mean,
         "updates": updates,
         "batch": [config.train.batch_size, config.train.batch_length],
         "device": device.type,
         "precision": config.train.precision,
         "threads": torch.get_num_threads(),
+        "gemm_peak_gflop_per_s": gemm_peak_gflop_per_s(device),
         "params": model.parameter_counts(),
         "torch": torch.__version__,
     }
+
+
+def update_gflop(model: Any, batch: dict[str, Any]) -> float:
+    """GFLOP of one update's matmuls and convolutions (torch.utils.flop_counter; elementwise ops not counted).
+
+    Runs one extra (untimed) update.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        model.train_step(batch)
+    return counter.get_total_flops() / 1e9
+
+
+def gemm_peak_gflop_per_s(device: Any, size: int = 2048, repeats: int = 5) -> float:
+    """fp32 throughput of a size x size matmul on `device`: the practical ceiling for an update's FLOPs."""
+    import torch
+
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
+    a @ b
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
 
 
 def bench_sheeprl(updates: int, threads: int) -> dict[str, Any]:
@@ -138,6 +174,9 @@ def _describe(report: dict[str, Any]) -> str:
         f"full updates (world model + actor + critic), batch {update['batch'][0]}x{update['batch'][1]}, "
         f"presets {'+'.join(report['presets'])}, {update['device']} {update['precision']}, "
         f"{update['threads']} threads, torch {update['torch']}",
+        f"  work: {update['gflop_per_update']:.0f} GFLOP of matmul + conv per update (torch flop counter) = "
+        f"{update['gflop_per_s']:.0f} GFLOP/s; fp32 {update['gemm_peak_gflop_per_s']:.0f} GFLOP/s in a 2048^2 "
+        f"matmul here, so >= {update['gflop_per_update'] / update['gemm_peak_gflop_per_s']:.2f} s per update at fp32",
         f"  parameters: world model {update['params']['world_model']:,}, actor {update['params']['actor']:,}, "
         f"critic {update['params']['critic']:,}",
         f"env: {env['game']} x{env['num_envs']}, random actions, {env['steps']} batched steps: "
@@ -147,8 +186,9 @@ def _describe(report: dict[str, Any]) -> str:
     ]
     if "sheeprl" in report:
         lines.append(
-            f"sheeprl 0.8.4 DreamerV2 at matched sizes: {report['sheeprl']['update_s']:.3f} s per update; "
-            f"ours / sheeprl = {report['update_ratio_vs_sheeprl']:.2f}"
+            f"sheeprl 0.8.4 DreamerV2 at matched sizes: {report['sheeprl']['update_s']:.3f} s per update "
+            f"({report['sheeprl'].get('gflop_per_update', float('nan')):.0f} GFLOP), "
+            f"{report['sheeprl'].get('precision', '?')}; ours / sheeprl = {report['update_ratio_vs_sheeprl']:.2f}"
         )
     lines.append(f"load average before/after: {report['load_avg_before']:.2f} / {report['load_avg_after']:.2f}")
     return "\n".join(lines)

@@ -51,6 +51,7 @@ from agent.replay import Replay
 from agent.run_folder import CHECKPOINT, RunFolder
 from agent.spec import RunSpec
 from atari100k.cpus import usable_cpus
+from atari100k.malloc import keep_freed_memory
 from atari100k.errors import UsageError
 from atari100k.games import canonical_game
 
@@ -162,6 +163,7 @@ class _Trainer:
         self.game = _check_game(spec.game)
         self.device = resolve_device(config.train.device)
         torch.set_num_threads(torch_threads())
+        keep_freed_memory()
         seed_everything(spec.seed)
         self.env = make_env(self.game, config.env, num_envs=config.env.num_envs, seed=spec.seed)
         self.num_envs = self.env.num_envs

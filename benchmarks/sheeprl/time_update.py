@@ -291,6 +291,16 @@ def main() -> None:
         )
     load_after = loadavg()
 
+    # The work of one update: matmul + conv FLOPs of one more (untimed) update, by torch's own flop counter,
+    # the same counter `atari100k bench` uses for ours
+    from torch.utils.flop_counter import FlopCounterMode
+
+    flop_counter = FlopCounterMode(display=False)
+    with flop_counter:
+        one_update(random_batch())
+    gflop = flop_counter.get_total_flops() / 1e9
+    del cpu_times[-1], others_cpu[-1], loads[-1]  # keep the per-update lists to the timed updates
+
     # Sanity: the update did run and produced finite weights
     assert all(torch.isfinite(p).all() for p in world_model.parameters())
 
@@ -307,6 +317,7 @@ def main() -> None:
         "batch": [B, T],
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
+        "gflop_per_update": gflop,
         "median_s": float(np.median(t)),
         "min_s": float(t.min()),
         "max_s": float(t.max()),

@@ -17,7 +17,7 @@ import platform
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from atari100k.errors import UsageError
 from atari100k.malloc import keep_freed_memory
@@ -59,15 +59,7 @@ def bench_update(presets: tuple[str, ...], updates: int, overrides: list[str] = 
     batch = {k: v.to(device) for k, v in batch.items()}
     model.train_step(batch)
     gflop = update_gflop(model, batch)
-    times = []
-    for _ in range(updates):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        model.train_step(batch)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
+    times = seconds_per_call(lambda: model.train_step(batch), device, updates)
     mean = sum(times) / len(times)
     return {
         "impl": "atari100k dreamerv2",
@@ -84,6 +76,24 @@ def bench_update(presets: tuple[str, ...], updates: int, overrides: list[str] = 
         "params": model.parameter_counts(),
         "torch": torch.__version__,
     }
+
+
+def seconds_per_call(call: Callable[[], Any], device: Any, repeats: int) -> list[float]:
+    """Wall seconds of each of `repeats` calls; on CUDA, queued kernels are waited for on both sides."""
+    import torch
+
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    times = []
+    for _ in range(repeats):
+        sync()
+        start = time.perf_counter()
+        call()
+        sync()
+        times.append(time.perf_counter() - start)
+    return times
 
 
 def update_gflop(model: Any, batch: dict[str, Any]) -> float:
@@ -104,15 +114,8 @@ def gemm_peak_gflop_per_s(device: Any, size: int = 2048, repeats: int = 5) -> fl
     import torch
 
     a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
-    a @ b
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return 2 * size**3 * repeats / (time.perf_counter() - start) / 1e9
+    a @ b  # warm-up
+    return 2 * size**3 * repeats / sum(seconds_per_call(lambda: a @ b, device, repeats)) / 1e9
 
 
 def bench_sheeprl(updates: int, threads: int) -> dict[str, Any]:

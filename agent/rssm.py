@@ -31,7 +31,9 @@ class RSSM(nn.Module):
         latent = self.stoch * self.classes
         self.img_in = nn.Sequential(nn.Linear(latent + num_actions, config.hidden), nn.ELU(inplace=True))
         self.cell = LayerNormGRUCell(config.hidden, self.deter, layer_norm=config.gru_layer_norm)
-        self.img_out = nn.Sequential(nn.Linear(self.deter, config.hidden), nn.ELU(inplace=True), nn.Linear(config.hidden, latent))
+        self.img_out = nn.Sequential(
+            nn.Linear(self.deter, config.hidden), nn.ELU(inplace=True), nn.Linear(config.hidden, latent)
+        )
         # The posterior's first layer is split so that the embedding part runs once for all
         # time steps (outside the sequential loop); the sum equals Dense([h, embed]).
         self.obs_deter = nn.Linear(self.deter, config.hidden)

@@ -51,9 +51,9 @@ from agent.replay import Replay
 from agent.run_folder import CHECKPOINT, RunFolder
 from agent.spec import RunSpec
 from atari100k.cpus import usable_cpus
-from atari100k.malloc import keep_freed_memory
 from atari100k.errors import UsageError
 from atari100k.games import canonical_game
+from atari100k.malloc import keep_freed_memory
 
 CHECKPOINT_VERSION = 1
 

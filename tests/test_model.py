@@ -85,7 +85,6 @@ def test_straight_through_sample_is_onehot_with_probability_gradient():
     assert torch.allclose(logits.grad, expected, atol=1e-6)
 
 
-
 def test_straight_through_samples_follow_the_categorical():
     # Frequencies of 100k samples per row match softmax(logits) within 5 standard errors,
     # including a near-impossible class that must (almost) never be drawn.
@@ -98,6 +97,7 @@ def test_straight_through_samples_follow_the_categorical():
     stderr = (probs * (1 - probs) / draws).sqrt()
     assert torch.all((freq - probs).abs() <= 5 * stderr + 1e-5), (freq, probs)
     assert samples[:, 0, 4].sum() <= 1
+
 
 def _batch(config, steps, size, actions):
     batch = {

@@ -1,4 +1,4 @@
-"""DreamerV2 for Atari 100k: trains ONE (game, seed) into ONE run folder, resumably.
+"""Atari 100k learners (DreamerV2, DER, IQN): trains ONE (algorithm, game, seed) into ONE run folder, resumably.
 
 The light parts (config, RunSpec) import without torch; the rest is loaded on first use,
 so `import agent` stays cheap for `suite/` and the CLI.
@@ -9,16 +9,17 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from agent.config import Config, resolve_config
+from agent.algorithms import ALGORITHMS, get_algorithm
+from agent.config import resolve_config
 from agent.spec import RunSpec
 
 _LAZY = {
     "train_run": "agent.train",
     "RunResult": "agent.train",
-    "lambda_return": "agent.behavior",
+    "lambda_return": "agent.dreamerv2.behavior",
 }
 
-__all__ = ["Config", "RunSpec", "resolve_config", *_LAZY]
+__all__ = ["ALGORITHMS", "RunSpec", "get_algorithm", "resolve_config", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

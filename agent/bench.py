@@ -47,7 +47,7 @@ def bench_update(presets: tuple[str, ...], updates: int, overrides: list[str] = 
     import torch
 
     from agent.config import resolve_config
-    from agent.dreamer import DreamerV2
+    from agent.dreamerv2.dreamer import DreamerV2
     from agent.train import resolve_device
 
     config = resolve_config(presets, list(overrides))

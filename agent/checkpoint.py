@@ -53,23 +53,19 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     """torch.save `state` to a temp file next to `path`, fsync, then os.replace.
 
     A kill at any moment leaves either the previous checkpoint or the new one.
-    Values under the key "numpy" are packed (see module docstring); the rest is saved as is.
+    numpy arrays anywhere in `state` are packed as tensors (see module docstring).
     """
-    payload = dict(state)
-    if "numpy" in payload:
-        payload["numpy"] = _pack(payload["numpy"])
+    payload = _pack(state)
     # temp file in the same folder + fsync + os.replace (atari100k.fileio.atomic_write)
     atomic_write(path, lambda handle: torch.save(payload, handle), mode="wb")
 
 
 def load_checkpoint(path: str | Path, device: torch.device) -> dict[str, Any]:
-    """Load a checkpoint written by `save_checkpoint`; tensors go to `device`.
+    """Load a checkpoint written by `save_checkpoint`; tensors go to `device`, numpy arrays stay numpy.
 
     The RNG states under "rng" stay on the CPU (torch requires ByteTensors there).
     """
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    if "numpy" in state:
-        state["numpy"] = _unpack(state["numpy"])
+    state = _unpack(torch.load(path, map_location="cpu", weights_only=False))
     if device.type != "cpu":
         rng = state.pop("rng", None)
         state = _to_device(state, device)

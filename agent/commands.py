@@ -1,6 +1,6 @@
 """CLI verbs of `agent/` (registered by atari100k.cli). Heavy imports stay inside handlers.
 
-`atari100k train GAME --seed S [--preset P ...] [--set k=v ...] [--steps N] [--out DIR]`
+`atari100k train GAME --seed S [--algo dreamerv2|der|iqn] [--preset P ...] [--set k=v ...] [--steps N] [--out DIR]`
 trains one run into its folder. Killed or preempted, the same command resumes it.
 
 Exit codes: 0 finished (or already finished), 2 bad input, and after a signal asked it to
@@ -24,12 +24,14 @@ def register(verbs: argparse._SubParsersAction) -> None:
     train = verbs.add_parser(
         "train",
         help="train one (game, seed) into its run folder; re-run the same command to resume",
-        description="Train DreamerV2 on one game and seed. On SIGTERM/SIGUSR2/Ctrl-C it checkpoints "
+        description="Train one algorithm (DreamerV2 by default, DER or IQN) on one game and seed. On SIGTERM/SIGUSR2/Ctrl-C it checkpoints "
         "and exits 128+signal (143/140/130); killed any other way it keeps its last checkpoint. "
         "The same command resumes it exactly.",
     )
     train.add_argument("game", help="game name, e.g. Pong or MsPacman (aliases like ms_pacman work)")
     train.add_argument("--seed", type=int, required=True, help="seed of everything random in the run")
+    train.add_argument("--algo", default="dreamerv2", metavar="ALGO",
+                       help="the learner: dreamerv2 (default), der (Data-Efficient Rainbow) or iqn")
     train.add_argument("--preset", action="append", default=None, metavar="P",
                        help="config presets, stacked in order (default: atari100k); e.g. --preset atari100k,debug")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
@@ -41,9 +43,9 @@ def register(verbs: argparse._SubParsersAction) -> None:
     train.set_defaults(handler=run_train)
 
 
-def default_run_dir(game: str, seed: int) -> Path:
-    """`results/train/<Game>/seed_<S>` (relative to the working directory)."""
-    return Path("results") / "train" / game / f"seed_{seed}"
+def default_run_dir(algo: str, game: str, seed: int) -> Path:
+    """`results/train/<algo>/<Game>/seed_<S>` (relative to the working directory)."""
+    return Path("results") / "train" / algo / game / f"seed_{seed}"
 
 
 def describe_result(game: str, seed: int, run: dict[str, Any], done: dict[str, Any]) -> str:
@@ -51,12 +53,14 @@ def describe_result(game: str, seed: int, run: dict[str, Any], done: dict[str, A
 
     `run` is run.json's content (its config), `done` DONE's.
     """
-    env, ev = run["config"]["env"], run["config"]["eval"]
-    policy = {"mode": "greedy policy", "sample": "sampled policy"}.get(ev["policy"], ev["policy"])
+    env = run["config"]["env"]
+    algo = run["spec"].get("algo", "dreamerv2")
+    described = run.get("protocol", {}).get("eval_policy") or run["config"]["eval"]["policy"]
+    policy = {"mode": "greedy policy", "sample": "sampled policy"}.get(described, described)
     frames = done["frames"]
     frames_text = f"{frames // 1000:,}k frames" if frames >= 10_000 and frames % 1000 == 0 else f"{frames:,} frames"
     return (
-        f"{game} seed {seed}: eval return {done['eval_return_mean']:.1f} ± {done['eval_return_std']:.1f} "
+        f"{algo} {game} seed {seed}: eval return {done['eval_return_mean']:.1f} ± {done['eval_return_std']:.1f} "
         f"(mean ± std over {done['eval_episodes']} episodes, {policy}, after {done['step']:,} agent steps "
         f"= {frames_text}, sticky {env['sticky_action_prob']}, max {env['max_episode_frames']:,} frames "
         f"per episode)"
@@ -68,8 +72,8 @@ def run_train(args: argparse.Namespace) -> int:
     from agent.spec import RunSpec
     from agent.run_folder import RunFolder
 
-    spec = RunSpec.make(args.game, args.seed, args.preset, args.overrides, args.steps)
-    out = Path(args.out) if args.out else default_run_dir(spec.game, spec.seed)
+    spec = RunSpec.make(args.game, args.seed, args.preset, args.overrides, args.steps, algo=args.algo)
+    out = Path(args.out) if args.out else default_run_dir(spec.algo, spec.game, spec.seed)
     folder = RunFolder(out)
     folder.check_compatible(spec, spec.config())
     if folder.is_done():

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from agent.config import Config
+from agent.config import AnyConfig as Config
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,8 @@ def evaluate(
     """Run `episodes` evaluation episodes with policy `config.eval.policy`.
 
     Args:
-        model: the agent (`initial_state`, `act`).
+        model: the evaluation policy (agent.learner.EvalPolicy: `initial_state`, `act`,
+            `restart_on_life_loss`).
         game: canonical game name or a toy env id ("toy:cue").
         config: the run's config (env protocol, eval.num_envs, eval.policy).
         seed, step: the run seed and the agent step; they seed the envs and the policy.
@@ -78,11 +79,14 @@ def evaluate(
             torch.manual_seed(derive_seed(seed, step, 2))
             state = model.initial_state(len(quotas))
             current = env.reset()
+            restart_on_life_loss = bool(getattr(model, "restart_on_life_loss", False))
             while any(len(d) < q for d, q in zip(done, quotas)):
                 if stop is not None and stop.is_set():
                     return None
                 obs = torch.as_tensor(current.obs, device=device)
-                first = torch.as_tensor(current.is_first, device=device)
+                # A lost life is a terminal for the env only with env.life_loss_terminal.
+                starts = current.is_first | (current.is_terminal if restart_on_life_loss else False)
+                first = torch.as_tensor(starts, device=device)
                 actions, state = model.act(obs, first, state, config.eval.policy)
                 current = env.step(np.asarray(actions, dtype=np.int64))
                 for i in np.flatnonzero(current.is_last):

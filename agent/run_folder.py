@@ -16,7 +16,8 @@ import socket
 from pathlib import Path
 from typing import Any, Iterable
 
-from agent.config import Config, config_to_dict, describe_protocol
+from agent.config import DEFAULT_ALGO, config_to_dict, describe_protocol
+from agent.config import AnyConfig as Config
 from agent.provenance import collect_provenance, git_state, slurm_job_id, utc_now
 from agent.spec import RunSpec
 from atari100k.errors import UsageError
@@ -38,9 +39,9 @@ LOGS: dict[str, str] = {
 
 
 def _flat(spec: RunSpec | dict[str, Any], config: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """`game`, `seed` and every dotted config key, in a stable order, for comparisons."""
+    """`algo`, `game`, `seed` and every dotted config key, in a stable order, for comparisons."""
     data = spec.to_dict() if isinstance(spec, RunSpec) else spec
-    flat: dict[str, Any] = {"game": data["game"], "seed": data["seed"]}
+    flat: dict[str, Any] = {"algo": data.get("algo", DEFAULT_ALGO), "game": data["game"], "seed": data["seed"]}
     for section, values in config.items():
         for key, value in values.items():
             flat[f"{section}.{key}"] = value
@@ -81,7 +82,7 @@ class RunFolder:
     def check_compatible(self, spec: RunSpec, config: Config) -> None:
         """Raise UsageError if this folder holds another run (read-only).
 
-        Compares the game, the seed and every resolved config key; presets/overrides
+        Compares the algorithm, the game, the seed and every resolved config key; presets/overrides
         spelled differently but resolving to the same config are the same run.
         """
         if self.path.exists() and not self.path.is_dir():

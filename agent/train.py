@@ -1,12 +1,10 @@
-"""`train_run`: train ONE (game, seed) into ONE run folder; kill it any time, re-run, same run.
+"""`train_run`: train ONE (algorithm, game, seed) into ONE run folder; kill it any time, re-run, same run.
 
-The loop is the reference DreamerV2's (danijar/dreamerv2 `train.py`), counted in agent steps
-over all training envs (N envs x 1 step = N agent steps):
+The loop is shared by every algorithm (agent.algorithms); the learner plug-in
+(agent.learner.Learner) acts, stores what it needs and runs its updates. Counted in agent
+steps over all training envs (N envs x 1 step = N agent steps); per step:
 
-    prefill `train.prefill` steps with a uniform random policy
-    then act with model.act(mode="sample"); once the replay can give a window:
-        `train.pretrain` updates once, then every `train.train_every` agent steps
-        `train.train_steps` updates on replay.sample(batch_size, batch_length)
+    actions = learner.act(obs, is_first, step); env.step(actions); learner.observe(...)
 
 At every step boundary, in this order: a metrics row (every `train.log_every`), an
 intermediate evaluation (every `eval.every`), a checkpoint (every `train.checkpoint_every`,
@@ -16,17 +14,15 @@ budget: the final evaluation (`eval.episodes`), then DONE.
 Counting: every env.step is an agent step, including the step that resets a finished
 episode (the env's next-step autoreset; one step per episode, <0.1% of a 100k budget).
 With N envs the run ends at the first multiple of N >= train.steps, and rows/evaluations
-fall on the first multiple of N at or after their period. If no episode has
-`batch_length` steps yet when prefill ends, the updates (pretrain included) wait for one.
-The policy starts after prefill from a zero state with is_first forced on (the reference
-instead resets the envs), and evaluation never touches the training RNG stream.
+fall on the first multiple of N at or after their period. Evaluation never touches the
+training RNG stream.
 
-Exact resume: the checkpoint holds everything that decides what happens next (model and
-optimisers, replay and its RNG, the training envs' emulator states, the last observation
-and the policy state, every global RNG, the prefill RNG, counters, the pending metric
-means, and how many rows each log had). Resuming cuts the logs back to those rows and
-re-enters the loop at the checkpointed step boundary, so the resumed run's rows equal an
-uninterrupted run's (wall-clock fields aside) on the same machine and thread count.
+Exact resume: the checkpoint holds everything that decides what happens next (the
+learner's state: networks, optimisers, replay, its RNGs and counters; the training envs'
+emulator states, the last observation, every global RNG, the loop's counters, the pending
+metric means, and how many rows each log had). Resuming cuts the logs back to those rows
+and re-enters the loop at the checkpointed step boundary, so the resumed run's rows equal
+an uninterrupted run's (wall-clock fields aside) on the same machine and thread count.
 """
 
 from __future__ import annotations
@@ -43,11 +39,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from agent.algorithms import learner_class
 from agent.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint, seed_everything
-from agent.config import Config, config_to_dict
-from agent.evaluate import derive_seed, evaluate
+from agent.config import AnyConfig as Config
+from agent.config import config_to_dict
+from agent.evaluate import evaluate
 from agent.provenance import utc_now
-from agent.replay import Replay
 from agent.run_folder import CHECKPOINT, RunFolder
 from agent.spec import RunSpec
 from atari100k.cpus import usable_cpus
@@ -55,7 +52,7 @@ from atari100k.errors import UsageError
 from atari100k.games import canonical_game
 from atari100k.malloc import keep_freed_memory
 
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: the learner plug-in state (algorithms)
 
 
 @dataclass(frozen=True)
@@ -77,11 +74,7 @@ class Counters:
     """Loop position; saved in the checkpoint (all plain ints/floats/bools)."""
 
     step: int = 0
-    updates: int = 0
     episodes: int = 0
-    pretrained: bool = False
-    policy_started: bool = False
-    next_train: int = 0
     next_log: int = 0
     next_eval: int = 0
     next_checkpoint: int = 0
@@ -141,17 +134,6 @@ def _check_game(game: str) -> str:
     return game if game.lower().startswith("toy:") else canonical_game(game)
 
 
-def _make_model(config: Config, obs_shape: tuple[int, int, int], num_actions: int, device: torch.device):
-    from agent.dreamer import DreamerV2  # late: heavy, and lets `agent.train` import without it
-
-    return DreamerV2(config, obs_shape, num_actions, device)
-
-
-def _to_torch(batch: dict[str, np.ndarray], device: torch.device) -> dict[str, torch.Tensor]:
-    """Replay batch (numpy, time-major [T, B, ...]) -> tensors on `device`."""
-    return {key: torch.from_numpy(value).to(device) for key, value in batch.items()}
-
-
 class _Trainer:
     """One run's live objects and the loop over them (see the module docstring)."""
 
@@ -167,15 +149,10 @@ class _Trainer:
         seed_everything(spec.seed)
         self.env = make_env(self.game, config.env, num_envs=config.env.num_envs, seed=spec.seed)
         self.num_envs = self.env.num_envs
-        self.model = _make_model(config, tuple(self.env.obs_shape), self.env.num_actions, self.device)
-        self.replay = Replay(
-            config.train.replay_capacity, self.num_envs, tuple(self.env.obs_shape), self.env.num_actions,
-            seed=derive_seed(spec.seed, 0, 3),
-        )
-        self.prefill_rng = np.random.default_rng(derive_seed(spec.seed, 0, 4))
+        self.learner = learner_class(spec.algo)(
+            config, tuple(self.env.obs_shape), self.env.num_actions, self.num_envs, self.device, spec.seed)
         first = self.env.reset()
         self.obs, self.is_first = first.obs, first.is_first  # x_t and is_first_t the policy sees next
-        self.policy_state: Any = None
         train = config.train
         self.c = Counters(
             next_log=train.log_every, next_checkpoint=train.checkpoint_every,
@@ -199,16 +176,11 @@ class _Trainer:
             "counters": dataclasses.asdict(self.c),
             "pending": dataclasses.asdict(self.pending),
             "log_rows": self.folder.row_counts(),
-            "model": self.model.checkpoint_state(),
-            "policy_state": self.policy_state,
+            "learner": self.learner.state_dict(),
             "rng": capture_rng_state(),
-            "numpy": {
-                "replay": self.replay.state_dict(),
-                "env": self.env.get_state(),
-                "obs": self.obs,
-                "is_first": self.is_first,
-                "prefill_rng": self.prefill_rng.bit_generator.state,
-            },
+            "env": self.env.get_state(),
+            "obs": self.obs,
+            "is_first": self.is_first,
         }
 
     def save(self) -> None:
@@ -219,13 +191,9 @@ class _Trainer:
         if ckpt.get("version") != CHECKPOINT_VERSION:
             raise UsageError(f"{self.folder.file(CHECKPOINT)} has checkpoint version {ckpt.get('version')}, "
                              f"this code reads {CHECKPOINT_VERSION}; use another --out")
-        self.model.load_checkpoint_state(ckpt["model"])
-        self.policy_state = ckpt["policy_state"]
-        arrays = ckpt["numpy"]
-        self.replay.load_state_dict(arrays["replay"])
-        self.env.set_state(arrays["env"])
-        self.obs, self.is_first = arrays["obs"], arrays["is_first"]
-        self.prefill_rng.bit_generator.state = arrays["prefill_rng"]
+        self.learner.load_state_dict(ckpt["learner"])
+        self.env.set_state(ckpt["env"])
+        self.obs, self.is_first = ckpt["obs"], ckpt["is_first"]
         self.c = Counters(**ckpt["counters"])
         self.pending = Pending(**ckpt["pending"])
         self._elapsed_base = self.c.elapsed_s
@@ -233,26 +201,10 @@ class _Trainer:
         restore_rng_state(ckpt["rng"])  # last: nothing after this may draw
 
     # ------------------------------------------------------------------ loop
-    def act(self) -> np.ndarray:
-        """Actions int64 [N] for the current observations."""
-        if self.c.step < self.config.train.prefill:
-            return self.prefill_rng.integers(0, self.env.num_actions, size=self.num_envs, dtype=np.int64)
-        is_first = self.is_first
-        if not self.c.policy_started:
-            # The policy starts after prefill, mid-episode: a zero state, marked as a start.
-            self.policy_state = self.model.initial_state(self.num_envs)
-            is_first = np.ones_like(is_first)
-            self.c.policy_started = True
-        obs = torch.from_numpy(self.obs).to(self.device)
-        first = torch.from_numpy(np.asarray(is_first)).to(self.device)
-        actions, self.policy_state = self.model.act(obs, first, self.policy_state, "sample")
-        return np.asarray(actions.cpu() if isinstance(actions, torch.Tensor) else actions, dtype=np.int64)
-
     def env_step(self) -> None:
-        """One step of all training envs: act, store, count episodes, maybe train."""
-        actions = self.act()
+        """One step of all training envs: act, step, count episodes, let the learner store and train."""
+        actions = self.learner.act(self.obs, self.is_first, self.c.step)
         step = self.env.step(actions)
-        self.replay.add(step.obs, actions, step.reward, step.is_first, step.is_last, step.is_terminal)
         self.obs, self.is_first = step.obs, step.is_first
         self.c.step += self.num_envs
         finished = np.flatnonzero(step.is_last)
@@ -262,26 +214,8 @@ class _Trainer:
             self.c.episodes += len(rows)
             self.pending.returns += [r for _, r, _ in rows]
             self.pending.lengths += [n for _, _, n in rows]
-        self.maybe_train()
-
-    def maybe_train(self) -> None:
-        train = self.config.train
-        if self.c.step < train.prefill or not self.replay.can_sample(train.batch_length):
-            return
-        if not self.c.pretrained:
-            for _ in range(train.pretrain):
-                self.update()
-            self.c.pretrained = True
-            self.c.next_train = self.c.step  # as the reference's Every: train at once too
-        while self.c.step >= self.c.next_train:
-            for _ in range(train.train_steps):
-                self.update()
-            self.c.next_train += train.train_every
-
-    def update(self) -> None:
-        batch = self.replay.sample(self.config.train.batch_size, self.config.train.batch_length)
-        self.pending.add_update(self.model.train_step(_to_torch(batch, self.device)))
-        self.c.updates += 1
+        for metrics in self.learner.observe(actions, step, self.c.step):
+            self.pending.add_update(metrics)
 
     def log_row(self) -> None:
         elapsed = self.elapsed()
@@ -292,10 +226,9 @@ class _Trainer:
             "time": time.time(),
             "elapsed_s": round(elapsed, 3),
             "sps": round((self.c.step - self.c.last_log_step) / dt, 3) if dt > 0 else None,
-            "updates": self.c.updates,
+            "updates": self.learner.updates,
             "episodes": self.c.episodes,
-            "replay/steps": len(self.replay),
-            "replay/episodes": self.replay.num_episodes,
+            **self.learner.replay_stats(),
         }
         row.update(self.pending.row())
         self.folder.append_metrics(row)
@@ -325,7 +258,7 @@ class _Trainer:
 
     def evaluate(self, episodes: int) -> list[float] | None:
         """Evaluate now and append to eval.csv; returns the returns, None if stopped."""
-        result = evaluate(self.model, self.game, self.config, self.spec.seed, self.c.step, episodes,
+        result = evaluate(self.learner.policy, self.game, self.config, self.spec.seed, self.c.step, episodes,
                           self.device, self.stop)
         if result is None:
             return None

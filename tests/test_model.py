@@ -5,11 +5,11 @@ import math
 import pytest
 import torch
 
-from agent.behavior import lambda_return
+from agent.dreamerv2.behavior import lambda_return
 from agent.config import resolve_config
-from agent.distributions import categorical_kl, straight_through_onehot
-from agent.dreamer import DreamerV2
-from agent.rssm import RSSM
+from agent.dreamerv2.distributions import categorical_kl, straight_through_onehot
+from agent.dreamerv2.dreamer import DreamerV2
+from agent.dreamerv2.rssm import RSSM
 
 
 def test_lambda_return_matches_hand_computation():
@@ -211,7 +211,7 @@ def test_bf16_autocast_update_is_finite_and_returns_float_actions():
 
 
 def test_decoder_first_layer_as_matmul_equals_the_transposed_conv():
-    from agent.networks import ConvDecoder
+    from agent.dreamerv2.networks import ConvDecoder
 
     torch.manual_seed(0)
     decoder = ConvDecoder(20, 1, 4)
@@ -225,7 +225,7 @@ def test_decoder_first_layer_as_matmul_equals_the_transposed_conv():
 def test_channels_last_conv_stacks_compute_the_reference_functions():
     import torch.nn.functional as F
 
-    from agent.networks import ConvEncoder
+    from agent.dreamerv2.networks import ConvEncoder
 
     torch.manual_seed(0)
     encoder = ConvEncoder(1, 64, 4)

@@ -7,7 +7,7 @@ import pickle
 import numpy as np
 import pytest
 
-from agent.replay import Replay
+from agent.dreamerv2.replay import Replay
 
 OBS = (1, 2, 2)
 

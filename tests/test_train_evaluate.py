@@ -26,7 +26,7 @@ def test_episode_quotas_split_exactly() -> None:
 @pytest.fixture(scope="module")
 def model_and_config():
     torch.set_num_threads(1)
-    from agent.dreamer import DreamerV2
+    from agent.dreamerv2.dreamer import DreamerV2
 
     config = resolve_config(["debug"], ["eval.num_envs=3"])
     torch.manual_seed(0)

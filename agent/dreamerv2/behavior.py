@@ -22,12 +22,12 @@ import copy
 import torch
 from torch import nn
 
-from agent.config import Config
-from agent.distributions import categorical_entropy, onehot_log_prob, onehot_mode, straight_through_onehot
-from agent.networks import MLP
-from agent.optim import Optimizer
-from agent.rssm import State
-from agent.world_model import WorldModel
+from agent.dreamerv2.config import DreamerV2Config as Config
+from agent.dreamerv2.distributions import categorical_entropy, onehot_log_prob, onehot_mode, straight_through_onehot
+from agent.dreamerv2.networks import MLP
+from agent.dreamerv2.optim import Optimizer
+from agent.dreamerv2.rssm import State
+from agent.dreamerv2.world_model import WorldModel
 
 
 def lambda_return(

@@ -10,11 +10,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from agent.config import Config
-from agent.distributions import bernoulli_log_prob, categorical_entropy, unit_normal_log_prob
-from agent.networks import MLP, ConvDecoder, ConvEncoder
-from agent.optim import Optimizer
-from agent.rssm import RSSM, State
+from agent.dreamerv2.config import DreamerV2Config as Config
+from agent.dreamerv2.distributions import bernoulli_log_prob, categorical_entropy, unit_normal_log_prob
+from agent.dreamerv2.networks import MLP, ConvDecoder, ConvEncoder
+from agent.dreamerv2.optim import Optimizer
+from agent.dreamerv2.rssm import RSSM, State
 
 
 class WorldModel(nn.Module):

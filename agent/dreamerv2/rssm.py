@@ -14,9 +14,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from agent.config import ModelConfig
-from agent.distributions import categorical_kl, onehot_mode, straight_through_onehot
-from agent.networks import LayerNormGRUCell
+from agent.dreamerv2.config import ModelConfig
+from agent.dreamerv2.distributions import categorical_kl, onehot_mode, straight_through_onehot
+from agent.dreamerv2.networks import LayerNormGRUCell
 
 State = dict[str, torch.Tensor]
 

@@ -17,16 +17,18 @@ from typing import Any
 import torch
 from torch import nn
 
-from agent.behavior import ActorCritic
-from agent.config import Config
-from agent.rssm import State
-from agent.world_model import WorldModel
+from agent.dreamerv2.behavior import ActorCritic
+from agent.dreamerv2.config import DreamerV2Config as Config
+from agent.dreamerv2.rssm import State
+from agent.dreamerv2.world_model import WorldModel
 
 PolicyState = tuple[State, torch.Tensor]
 
 
 class DreamerV2(nn.Module):
     """World model + actor-critic, their optimisers, and the acting policy."""
+
+    restart_on_life_loss = False  # the latent carries on across lives (agent.learner.EvalPolicy)
 
     def __init__(self, config: Config, obs_shape: tuple[int, int, int], num_actions: int, device: torch.device):
         super().__init__()

@@ -1,11 +1,16 @@
 """`atari100k bench`: seconds per full training update, and the env pipeline's throughput.
 
     atari100k bench --preset paper --updates 5 [--json] [--compare-sheeprl]
+    atari100k bench --algo der|iqn [--updates 20] [--json]
 
 The update is one DreamerV2.train_step (world model + actor + critic) on a random batch of
 the preset's size (B x T, 64x64 gray, Pong's 6 actions), timed after one warm-up update.
 `--compare-sheeprl` also times sheeprl 0.8.4's DreamerV2 at matched sizes in its own venv
 (benchmarks/sheeprl/setup_venv.sh) in the same run, and prints the ratio.
+
+With `--algo der|iqn`: ms per update (a batch from a replay of random frames), ms per acting
+step (one env: the network's forward plus the restorable env's step) and the projected wall
+clock of one run of the preset's budget (updates + acting, evaluation excluded).
 """
 
 from __future__ import annotations
@@ -78,6 +83,59 @@ def bench_update(presets: tuple[str, ...], updates: int, overrides: list[str] = 
     }
 
 
+def bench_value_learner(algo: str, presets: tuple[str, ...], updates: int, overrides: list[str],
+                        game: str) -> dict[str, Any]:
+    """DER/IQN: ms per update and per acting step, and the projected wall clock of one run."""
+    import numpy as np
+    import torch
+
+    from agent.algorithms import learner_class
+    from agent.config import resolve_config
+    from agent.env import make_env
+    from agent.train import resolve_device
+
+    config = resolve_config(presets, list(overrides), None, algo)
+    device = resolve_device(config.train.device)
+    keep_freed_memory()
+    torch.manual_seed(0)
+    env = make_env(game, config.env, num_envs=1, seed=0)
+    learner = learner_class(algo)(config, tuple(env.obs_shape), env.num_actions, 1, device, 0)
+    rng = np.random.default_rng(0)
+    for t in range(max(learner.cfg.batch_size * 4, 2_000)):  # random frames, 1% episode ends
+        end = bool(rng.random() < 0.01)
+        learner.replay.add(rng.integers(0, 256, env.obs_shape[1:], dtype=np.uint8), int(rng.integers(env.num_actions)),
+                           float(rng.normal()), end, end)
+    learner.update()  # warm-up
+    update_times = seconds_per_call(learner.update, device, updates)
+    step = env.reset()
+    learner.training_steps = 10**9  # past any epsilon decay: time the network's forward too
+
+    def act_and_step() -> None:
+        nonlocal step
+        step = env.step(learner.act(step.obs, step.is_first, 10**9))
+
+    act_times = seconds_per_call(act_and_step, device, max(updates * 5, 50))
+    env.close()
+    update_s, act_s = float(np.mean(update_times)), float(np.mean(act_times))
+    steps, min_replay = config.train.steps, learner.cfg.min_replay
+    run_updates = max(steps - min_replay, 0) // learner.cfg.update_period
+    return {
+        "impl": f"atari100k {algo}",
+        "update_ms": update_s * 1e3,
+        "update_min_ms": min(update_times) * 1e3,
+        "act_step_ms": act_s * 1e3,
+        "updates": updates,
+        "batch": learner.cfg.batch_size,
+        "run_steps": steps,
+        "run_updates": run_updates,
+        "projected_run_h": (run_updates * update_s + steps * act_s) / 3600,
+        "device": device.type,
+        "threads": torch.get_num_threads(),
+        "params": sum(p.numel() for p in learner.online.parameters()),
+        "torch": torch.__version__,
+    }
+
+
 def seconds_per_call(call: Callable[[], Any], device: Any, repeats: int) -> list[float]:
     """Wall seconds of each of `repeats` calls; on CUDA, queued kernels are waited for on both sides."""
     import torch
@@ -139,10 +197,17 @@ def run_bench(args: argparse.Namespace) -> int:
 
     if args.updates < 1 or args.env_steps < 1:
         raise UsageError("--updates and --env-steps must be >= 1")
-    presets = split_presets(args.preset)
-    config = resolve_config(presets, args.set)
+    presets = split_presets(args.preset, args.algo)
+    config = resolve_config(presets, args.set, None, args.algo)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.algo != "dreamerv2":
+        if args.compare_sheeprl:
+            raise UsageError("--compare-sheeprl times DreamerV2; leave out --algo")
+        result = bench_value_learner(args.algo, presets, args.updates, args.set, args.game)
+        result.update(host=platform.node(), cpu=_cpu_name(), presets=list(presets))
+        print(json.dumps(result, indent=2) if args.json else _describe_value(result))
+        return 0
     report: dict[str, Any] = {
         "host": platform.node(),
         "cpu_count": os.cpu_count(),
@@ -168,6 +233,28 @@ def run_bench(args: argparse.Namespace) -> int:
         return 0
     print(_describe(report))
     return 0
+
+
+def _cpu_name() -> str:
+    """The CPU model (timings are only comparable on one CPU)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _describe_value(result: dict[str, Any]) -> str:
+    return "\n".join([
+        f"{result['impl']}: update {result['update_ms']:.1f} ms mean (min {result['update_min_ms']:.1f} ms) over "
+        f"{result['updates']} updates of batch {result['batch']}; acting step {result['act_step_ms']:.2f} ms "
+        f"(forward + env step); {result['device']}, {result['threads']} threads, torch {result['torch']}, "
+        f"{result['cpu']}",
+        f"  projected run: {result['run_steps']:,} agent steps and {result['run_updates']:,} updates = "
+        f"{result['projected_run_h']:.2f} h (final evaluation excluded); {result['params']:,} parameters",
+    ])
 
 
 def _describe(report: dict[str, Any]) -> str:
@@ -200,6 +287,7 @@ def _describe(report: dict[str, Any]) -> str:
 def register(verbs: argparse._SubParsersAction) -> None:
     """Add the `bench` verb."""
     parser = verbs.add_parser("bench", help="time one training update and the env pipeline")
+    parser.add_argument("--algo", default="dreamerv2", help="dreamerv2 (default), der or iqn")
     parser.add_argument("--preset", action="append", default=None, help="presets (default atari100k), e.g. paper")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     parser.add_argument("--updates", type=int, default=5, help="timed updates after one warm-up (default 5)")

@@ -44,17 +44,25 @@ class Baseline:
     source: str
     protocol: dict[str, Any] = field(default_factory=dict)
     """budget_steps, budget_frames, sticky_action_prob, score (what the number is)."""
+    data_name: str = ""
+    """Its `algorithm` value in the shipped data (atari100k_scores.csv.gz or the Dopamine
+    curves); empty = `label` (finals) or `key` (curves)."""
+
+    @property
+    def shipped_name(self) -> str:
+        """The name its rows carry in the shipped data files."""
+        return self.data_name or (self.label if self.kind == "final" else self.key)
 
 
 def _final(key: str, paper: str, source: str, score: str, label: str | None = None,
-           sticky: float | None = 0.0) -> Baseline:
+           sticky: float | None = 0.0, data_name: str = "") -> Baseline:
     protocol = {
         "budget_steps": ATARI100K_STEPS,
         "budget_frames": ATARI100K_STEPS * FRAMES_PER_STEP,
         "sticky_action_prob": sticky,
         "score": score,
     }
-    return Baseline(key, label or key, "final", paper, source, protocol)
+    return Baseline(key, label or key, "final", paper, source, protocol, data_name)
 
 
 def _curve(key: str, paper: str) -> Baseline:
@@ -68,8 +76,11 @@ def _curve(key: str, paper: str) -> Baseline:
 
 
 CATALOG: tuple[Baseline, ...] = (
+    # Labelled with its provenance so that it never reads as (or merges with) our own DER
+    # runs, "DER (ours)" (analysis.scores.ALGORITHM_LABELS); `--baselines DER` still selects it.
     _final("DER", "van Hasselt et al. 2019 (data-efficient Rainbow)", f"{_RLIABLE}DER/<Game>.json",
-           "final of 10 evaluations, 100 episodes (Dopamine re-run)"),
+           "final of 10 evaluations, 100 episodes (Dopamine re-run)",
+           label="DER (Dopamine, Agarwal et al.)", data_name="DER"),
     _final("OTRainbow", "Kielak 2020 (overtrained Rainbow)", f"{_RLIABLE}OTRainbow.json",
            "100 evaluation episodes after training (Dopamine re-run)"),
     _final("SPR", "Schwarzer et al. 2021", f"{_RLIABLE}SPR.json",
@@ -108,9 +119,14 @@ def _norm(name: str) -> str:
 _BY_NAME = {_norm(b.key): b for b in CATALOG} | {_norm(b.label): b for b in CATALOG}
 
 
+def find_baseline(name: str) -> Baseline | None:
+    """The catalog entry that `name` reads as (key or label, case and punctuation ignored), or None."""
+    return _BY_NAME.get(_norm(name))
+
+
 def get_baseline(name: str) -> Baseline:
     """The catalog entry for `name` (key or label, case and punctuation ignored)."""
-    baseline = _BY_NAME.get(_norm(name))
+    baseline = find_baseline(name)
     if baseline is None:
         raise UsageError(f"unknown baseline {name!r}; choose from: {', '.join(b.key for b in CATALOG)} "
                          f"(see `atari100k baselines`)")
@@ -176,7 +192,7 @@ def final_baseline_scores(baseline: Baseline) -> pd.DataFrame:
       budget (100k agent steps).
     """
     rows = _final_scores_file()
-    rows = rows[rows["algorithm"] == baseline.label].copy()
+    rows = rows[rows["algorithm"] == baseline.shipped_name].copy()
     rows["algorithm"] = baseline.label
     rows["seed"] = rows.groupby("game").cumcount()
     rows["step"] = baseline.protocol["budget_steps"]
@@ -197,7 +213,7 @@ def curve_label_at(baseline: Baseline, iteration: int) -> str:
 def curve_scores_at(baseline: Baseline, iteration: int) -> pd.DataFrame:
     """One iteration of a Dopamine curve as final scores (long table, labelled with its frames)."""
     rows = dopamine_curves()
-    rows = rows[(rows["algorithm"] == baseline.key) & (rows["iteration"] == iteration)].copy()
+    rows = rows[(rows["algorithm"] == baseline.shipped_name) & (rows["iteration"] == iteration)].copy()
     rows["algorithm"] = curve_label_at(baseline, iteration)
     rows["step"] = rows["frames"] // FRAMES_PER_STEP
     return rows[["algorithm", "game", "seed", "step", "score"]].reset_index(drop=True)
@@ -210,10 +226,10 @@ def catalog_rows() -> list[dict[str, Any]]:
     rows = []
     for b in CATALOG:
         if b.kind == "final":
-            counts = finals[finals["algorithm"] == b.label].groupby("game").size()
+            counts = finals[finals["algorithm"] == b.shipped_name].groupby("game").size()
             budget = f"{b.protocol['budget_steps'] // 1000}k steps ({b.protocol['budget_frames'] // 1000}k frames)"
         else:
-            sub = curves[curves["algorithm"] == b.key]
+            sub = curves[curves["algorithm"] == b.shipped_name]
             counts = sub.groupby("game")["seed"].nunique()
             budget = f"{sub['iteration'].nunique()} x 1M-frame iterations"
         runs = f"{counts.min()}" if counts.min() == counts.max() else f"{counts.min()}-{counts.max()}"

@@ -17,7 +17,8 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
                              "see `atari100k baselines`")
     parser.add_argument("--name", action="append", default=[],
                         help="algorithm name for the inputs: once for all, or once per input "
-                             "(default for run folders: 'DreamerV2 (ours)')")
+                             "(default for run folders: by run.json's spec.algo, 'DreamerV2 (ours)', "
+                             "'DER (ours)' or 'IQN (ours)')")
     parser.add_argument("--step", type=int, default=None,
                         help="score runs at this agent step instead of their last evaluation")
     parser.add_argument("--allow-partial", action="store_true",

@@ -189,7 +189,7 @@ def _sample_efficiency(data, table, baselines, colors, reps, seed, out, written)
             ax.fill_between(frames, ci[0], ci[1], color=colors[a], alpha=0.2)
         for a in table.algorithms:
             p = table.protocols[a]
-            if a in curves or "Dopamine" in a or not isinstance(p.get("budget_frames"), int):
+            if a in curves or p.get("kind") == "curve" or not isinstance(p.get("budget_frames"), int):
                 continue
             e = table.aggregates[a]["iqm"]
             ax.errorbar([p["budget_frames"]], [e.value], yerr=[[e.value - e.ci[0]], [e.ci[1] - e.value]],
@@ -242,7 +242,8 @@ def _learning_curves(data, table, baselines, colors, out, written) -> str:
     user_frames = (frame["step"].max() * FRAMES_PER_STEP) if len(frame) else 0
     xmax = max(table.budget_frames, user_frames) * 1.05
     curves = dopamine_curves()
-    finals = [a for a in table.algorithms if a not in set(frame["algorithm"]) and "Dopamine" not in a]
+    finals = [a for a in table.algorithms
+              if a not in set(frame["algorithm"]) and table.protocols[a].get("kind") != "curve"]
     for ax, game in zip(axes.flat, games):
         for a, rows in frame[frame["game"] == game].groupby("algorithm", sort=False):
             by_step = rows.groupby("step")["score"]

@@ -22,7 +22,28 @@ from atari100k.fileio import read_json
 from atari100k.games import canonical_game
 
 COLUMNS = ["algorithm", "game", "seed", "step", "score", "done"]
-DEFAULT_NAME = "DreamerV2 (ours)"
+
+# How run folders are named in tables and figures: run.json's `spec.algo` -> label, shown as
+# "<label> (ours)" so our runs never read as a published baseline of the same short name
+# (the published DER is "DER (Dopamine, Agarwal et al.)"). Mirrors the `label` of
+# agent.algorithms.ALGORITHMS, written out here because analysis/ never imports agent/
+# (tests/test_analysis_algorithms.py checks that the two agree). Run folders older than
+# `spec.algo` are DreamerV2's.
+ALGORITHM_LABELS: dict[str, str] = {"dreamerv2": "DreamerV2", "der": "DER", "iqn": "IQN"}
+DEFAULT_ALGO = "dreamerv2"
+OURS_SUFFIX = " (ours)"
+DEFAULT_NAME = ALGORITHM_LABELS[DEFAULT_ALGO] + OURS_SUFFIX
+"""The label of a run folder without `spec.algo`."""
+
+
+def algorithm_label(algo: str | None) -> str:
+    """Table/figure name of our runs of `algo` (run.json's `spec.algo`; None = DreamerV2).
+
+    `"der"` -> `"DER (ours)"`; an algorithm this map does not know keeps its own name:
+    `"ppo"` -> `"ppo (ours)"`.
+    """
+    algo = DEFAULT_ALGO if algo is None else str(algo)
+    return ALGORITHM_LABELS.get(algo, algo) + OURS_SUFFIX
 
 
 @dataclass
@@ -32,7 +53,7 @@ class ScoreData:
     frame: pd.DataFrame
     """Columns COLUMNS; one row per (algorithm, game, seed, step)."""
     protocols: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """algorithm -> protocol (run.json's `protocol`, or a baseline's)."""
+    """algorithm -> protocol of its run folders (run.json's `protocol` plus `algo`, merged over runs)."""
     notes: list[str] = field(default_factory=list)
     """Human-readable remarks on what was loaded (printed under tables)."""
 
@@ -48,29 +69,40 @@ def is_run_folder(path: Path) -> bool:
 
 
 def find_run_folders(root: Path) -> list[Path]:
-    """Every run folder at or below `root`, sorted (a sweep is `<sweep>/<Game>/seed_<k>/`)."""
+    """Every run folder at or below `root`, sorted, at any depth: a sweep is
+    `<sweep>/<algo>/<Game>/seed_<k>/` (older sweeps: `<sweep>/<Game>/seed_<k>/`)."""
     if is_run_folder(root):
         return [root]
     return sorted(p.parent for p in root.rglob("run.json") if is_run_folder(p.parent))
 
 
-def load_run_folder(path: Path, algorithm: str = DEFAULT_NAME) -> tuple[pd.DataFrame, dict[str, Any]]:
+def load_run_folder(path: Path, algorithm: str | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """One run folder as long-table rows: the mean evaluation return at each `step` of eval.csv.
 
+    Args:
+      path: the run folder.
+      algorithm: the name its rows carry (--name); None = `algorithm_label(spec.algo)`,
+        e.g. "DER (ours)", or "DreamerV2 (ours)" for a folder without `spec.algo`.
     Returns:
       (rows, protocol): rows have COLUMNS (`done` = `DONE` exists); protocol is run.json's
-      `protocol` with `eval_episodes_found` (episodes at the last step) added.
+      `protocol` with `eval_episodes_found` (episodes at the last step) and `algo`
+      (`spec.algo`, "dreamerv2" when absent) added.
     """
     try:
         info = read_json(path / "run.json")
         spec = info["spec"]
         game, seed = canonical_game(str(spec["game"])), spec["seed"]
+        algo = spec.get("algo", DEFAULT_ALGO)
     except UsageError as error:
         raise UsageError(f"{path}: {error}") from None
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         raise UsageError(f"{path}/run.json is not a run description (needs spec.game and spec.seed)") from None
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise UsageError(f"{path}/run.json: seed {seed!r} must be a non-negative integer")
+    if not isinstance(algo, str) or not algo.strip():
+        raise UsageError(f"{path}/run.json: spec.algo {algo!r} must be an algorithm name such as "
+                         f"{', '.join(ALGORITHM_LABELS)}")
+    algorithm = algorithm or algorithm_label(algo)
     text = (path / "eval.csv").read_text(errors="replace")
     if text and not text.endswith("\n"):
         # A crash mid-append leaves a partial last line; the agent truncates it on resume.
@@ -95,6 +127,7 @@ def load_run_folder(path: Path, algorithm: str = DEFAULT_NAME) -> tuple[pd.DataF
     protocol = dict(info.get("protocol") or {})
     if len(means):
         protocol["eval_episodes_found"] = int(means["size"].iloc[-1])
+    protocol["algo"] = algo
     return rows[COLUMNS], protocol
 
 
@@ -155,16 +188,21 @@ def load_inputs(inputs: Sequence[str | Path], names: Sequence[str] | None = None
     """Load run folders, sweep folders and CSV files into one ScoreData.
 
     Args:
-      inputs: paths; folders are searched recursively for run folders, files are long CSVs.
-      names: algorithm names: none (folders -> "DreamerV2 (ours)", CSVs -> their column),
-        one (applies to every input) or one per input.
+      inputs: paths; folders are searched recursively for run folders (any layout, e.g.
+        `<sweep>/<algo>/<Game>/seed_<k>/` or `<sweep>/<Game>/seed_<k>/`), files are long CSVs.
+      names: algorithm names: none (each run folder -> `algorithm_label(spec.algo)`, e.g.
+        "DER (ours)", so a folder of several algorithms gives one name per algorithm; CSVs ->
+        their column), one (applies to every input) or one per input.
     Returns:
       ScoreData with the long table (raw scores), per-algorithm protocols and notes.
     """
     names = list(names or [])
     if len(names) not in (0, 1, len(inputs)):
         raise UsageError(f"give --name once or once per input ({len(inputs)} inputs, {len(names)} names)")
-    parts, protocols, notes = [], {}, []
+    parts: list[pd.DataFrame] = []
+    sources: list[str] = []  # per part: where its rows came from (for the duplicate message)
+    protocols: dict[str, list[dict[str, Any]]] = {}
+    notes: list[str] = []
     for index, raw in enumerate(inputs):
         path = Path(raw)
         name = names[index] if len(names) == len(inputs) and names else (names[0] if names else None)
@@ -172,23 +210,45 @@ def load_inputs(inputs: Sequence[str | Path], names: Sequence[str] | None = None
             runs = find_run_folders(path)
             if not runs:
                 raise UsageError(f"{path}: no run folders (folders with run.json and eval.csv) found")
-            algorithm = name or DEFAULT_NAME
             for run in runs:
-                rows, protocol = load_run_folder(run, algorithm)
+                rows, protocol = load_run_folder(run, name)
                 parts.append(rows)
-                protocols.setdefault(algorithm, []).append(protocol)
+                sources.append(f"{run} ({protocol['algo']})")
+                protocols.setdefault(name or algorithm_label(protocol["algo"]), []).append(protocol)
         elif path.is_file():
             parts.append(load_csv(path, name))
+            sources.append(str(path))
         else:
             raise UsageError(f"{path}: no such file or folder")
     frame = pd.concat(parts, ignore_index=True) if parts else _empty()
-    duplicated = frame.duplicated(["algorithm", "game", "seed", "step"])
-    if duplicated.any():
-        row = frame[duplicated].iloc[0]
-        raise UsageError(f"{row.algorithm} {row.game} seed {row.seed} appears in two inputs; "
-                         f"give them different --name values")
+    _refuse_duplicates(frame, sources, [len(part) for part in parts])
+    for algorithm, found in protocols.items():
+        algos = sorted({str(p["algo"]) for p in found})
+        if len(algos) > 1:
+            notes.append(f"{algorithm}: one --name over run folders of several algorithms ({', '.join(algos)}); "
+                         f"without --name each has its own ({', '.join(map(algorithm_label, algos))})")
     merged = {algorithm: _merge_protocols(algorithm, found, notes) for algorithm, found in protocols.items()}
     return ScoreData(frame, merged, notes)
+
+
+def _refuse_duplicates(frame: pd.DataFrame, sources: list[str], lengths: list[int]) -> None:
+    """UsageError naming where, when one (algorithm, game, seed, step) appears twice.
+
+    Args:
+      frame: the concatenated long table.
+      sources: per concatenated part, where it came from (a CSV, or a run folder and its algo).
+      lengths: rows per part (frame = the parts in order).
+    """
+    key = frame[["algorithm", "game", "seed"]].assign(step=frame["step"].fillna(-1.0))
+    duplicated = key.duplicated(keep=False)
+    if not duplicated.any():
+        return
+    first = key[duplicated].iloc[0]
+    row_sources = np.repeat(np.array(sources, dtype=object), lengths)
+    where = sorted(set(row_sources[(key == first).all(axis=1).to_numpy()]))
+    where_text = " and ".join(where[:2]) if len(where) > 1 else f"{where[0]}, twice"
+    raise UsageError(f"{first.algorithm} {first.game} seed {first.seed} appears twice ({where_text}); "
+                     f"give the inputs different --name values, or leave one out")
 
 
 def _merge_protocols(algorithm: str, found: list[dict[str, Any]], notes: list[str]) -> dict[str, Any]:
@@ -201,7 +261,7 @@ def _merge_protocols(algorithm: str, found: list[dict[str, Any]], notes: list[st
             merged[key] = found[0].get(key)
         else:
             merged[key] = " | ".join(values)
-            if key != "eval_episodes_found":
+            if key not in ("eval_episodes_found", "algo"):  # algo: said by load_inputs
                 notes.append(f"{algorithm}: runs differ in protocol field {key}: {', '.join(values)}")
     return merged
 

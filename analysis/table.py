@@ -18,7 +18,8 @@ import pandas as pd
 
 from analysis import aggregate as agg
 from analysis.baselines import (FRAMES_PER_STEP, IQN_NOTE, Baseline, curve_label_at, curve_scores_at,
-                                dopamine_iteration_for, final_baseline_scores, human_random_scores)
+                                dopamine_iteration_for, final_baseline_scores, find_baseline,
+                                human_random_scores)
 from analysis.normalize import add_hns
 from analysis.scores import ScoreData, final_scores
 from atari100k.errors import UsageError
@@ -27,6 +28,20 @@ from atari100k.games import ALL_GAMES
 FORMATS = ("markdown", "latex", "csv", "json")
 FOOTER = (("mean", "Mean HNS"), ("median", "Median HNS"), ("iqm", "IQM HNS"),
           ("optimality_gap", "Optimality gap"))
+
+# run.json protocol fields that are each learner's own choice (DreamerV2: 64x64, a lost life
+# not a terminal, greedy "mode" actor; DER/IQN: Dopamine's 84x84, a lost life a terminal,
+# eps-greedy 0.001). The env and the scored episode go on after a lost life either way, so
+# they change what the agent sees and learns from, not how its score is measured.
+ALGORITHM_CHOICE_FIELDS = (("observation", "observation"),
+                           ("life_loss_terminal", "a lost life is a terminal for the agent"),
+                           ("eval_policy", "evaluation policy"))
+# run.json protocol fields that decide how a score is measured: our algorithms must share them
+# for their scores to be comparable (a difference is said, not hidden).
+EVAL_PROTOCOL_FIELDS = (("budget_steps", "budget (agent steps)"), ("action_repeat", "action repeat"),
+                        ("sticky_action_prob", "sticky actions"), ("noop_max", "no-op starts (max)"),
+                        ("max_pool_frames", "max-pool"), ("action_set", "action set"),
+                        ("max_episode_frames", "episode cap (frames)"), ("eval_episodes", "evaluation episodes"))
 
 
 @dataclass
@@ -43,7 +58,8 @@ class ScoreTable:
     """Runs per game used by the aggregates."""
     games_used: dict[str, int]
     protocols: dict[str, dict[str, Any]]
-    """algorithm -> {budget_steps, budget_frames, sticky_action_prob, eval, runs, source}."""
+    """algorithm -> {budget_steps, budget_frames, sticky_action_prob, eval, runs, source, ...};
+    a shipped baseline's also has `kind` ('final' or 'curve'), run folders' `algo`."""
     bootstrap: dict[str, Any]
     notes: list[str] = field(default_factory=list)
     ci: bool = False
@@ -89,8 +105,55 @@ def _baseline_protocol(baseline: Baseline, iteration: int | None = None) -> dict
         out["budget_steps"] = out["budget_frames"] // FRAMES_PER_STEP
         out["score"] = (f"training returns averaged over frames {iteration}M-{iteration + 1}M "
                         f"(Dopamine iteration {iteration})")
-    out.update({"paper": baseline.paper, "source": baseline.source})
+    out.update({"kind": baseline.kind, "paper": baseline.paper, "source": baseline.source})
     return out
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return "not recorded" if value is None else str(value)
+
+
+def own_algorithm_notes(protocols: dict[str, dict[str, Any]], ours: Sequence[str]) -> list[str]:
+    """Notes comparing the protocols of our own algorithms (run folders) with each other.
+
+    Args:
+      protocols: algorithm -> protocol (run.json's `protocol` fields among them).
+      ours: the algorithms that come from run folders, in table order.
+    Returns:
+      [] for fewer than two; else one note on the fields that are each algorithm's own choice
+      (ALGORITHM_CHOICE_FIELDS: what differs, and that it is not an evaluation-protocol
+      difference) and one on the evaluation protocol (EVAL_PROTOCOL_FIELDS: what differs, or
+      that it is shared).
+    """
+    if len(ours) < 2:
+        return []
+
+    def differences(fields: Sequence[tuple[str, str]]) -> tuple[list[str], list[str]]:
+        differ, same = [], []
+        for key, title in fields:
+            values = {a: _value_text(protocols[a].get(key)) for a in ours}
+            if len(set(values.values())) > 1:
+                differ.append(f"{title} (" + "; ".join(f"{a}: {v}" for a, v in values.items()) + ")")
+            elif all(protocols[a].get(key) is not None for a in ours):
+                same.append(title)
+        return differ, same
+
+    notes = []
+    choices, _ = differences(ALGORITHM_CHOICE_FIELDS)
+    if choices:
+        notes.append("our algorithms differ in settings that are each algorithm's own choice, not evaluation-"
+                     "protocol differences: " + ", ".join(choices) + ". They set what each agent sees and learns "
+                     "from and how it acts; the game and the scored episode go on after a lost life, so every "
+                     "score is the return of whole games")
+    differ, same = differences(EVAL_PROTOCOL_FIELDS)
+    if differ:
+        notes.append("our algorithms differ in the evaluation protocol: " + ", ".join(differ)
+                     + "; their scores are not measured alike")
+    elif same:
+        notes.append(f"our algorithms ({', '.join(ours)}) share the evaluation protocol: {', '.join(same)}")
+    return notes
 
 
 def build_table(data: ScoreData, baselines: Sequence[Baseline] = (), step: int | None = None,
@@ -117,6 +180,7 @@ def build_table(data: ScoreData, baselines: Sequence[Baseline] = (), step: int |
     user = final_scores(data.frame, step, allow_partial, notes) if not data.frame.empty else data.frame
     algorithms = list(dict.fromkeys(data.frame["algorithm"]))
     protocols = {a: _user_protocol(a, data.protocols.get(a, {}), user) for a in algorithms}
+    notes.extend(own_algorithm_notes(protocols, [a for a in algorithms if "algo" in data.protocols.get(a, {})]))
     games = _game_order(set(user["game"])) if not user.empty else []
     budget = _user_budget_frames(data, user)
     parts = [user[["algorithm", "game", "seed", "step", "score"]]] if not user.empty else []
@@ -133,8 +197,11 @@ def build_table(data: ScoreData, baselines: Sequence[Baseline] = (), step: int |
             elif b.key == "Rainbow":
                 notes.append(f"Rainbow (Dopamine): iteration {iteration} ({iteration}-{iteration + 1}M frames, "
                              f"sticky 0.25); the Rainbow baselines at 100k steps are DER and OTRainbow")
-        if label in algorithms:
-            raise UsageError(f"algorithm name {label!r} is used by an input and a baseline; rename with --name")
+        # Never merge (or set side by side under one name) an input and a published algorithm.
+        if label in algorithms or any(find_baseline(a) is b for a in algorithms):
+            name = label if label in algorithms else next(a for a in algorithms if find_baseline(a) is b)
+            raise UsageError(f"algorithm name {name!r} of an input reads as the baseline {label!r}; "
+                             f"rename the input with --name")
         algorithms.append(label)
         protocols[label] = protocol
         if protocol.get("budget_frames") != budget and user.size:
@@ -254,10 +321,12 @@ def protocol_lines(table: ScoreTable) -> list[str]:
         sticky = "sticky actions unverified" if sticky is None else f"sticky actions {sticky:g}" \
             if isinstance(sticky, (int, float)) else f"sticky actions {sticky}"
         eval_text = f"{p['eval_episodes']} eval episodes" if p.get("eval_episodes") else p.get("score", "")
+        if p.get("eval_policy") is not None:
+            eval_text += f" ({p['eval_policy']})"
         scored = p.get("scored_at_steps")
         scored = f", scored at step {', '.join(map(str, scored))}" if scored else ""
-        lines.append(f"{a}: {budget}, {sticky}, {eval_text}{scored}, {p['runs_per_game']} runs/game "
-                     f"({table.runs[a]} in aggregates), source: {p.get('source')}")
+        lines.append(f"{a}: {budget}, {sticky}, {eval_text}{_agent_text(p)}{scored}, {p['runs_per_game']} "
+                     f"runs/game ({table.runs[a]} in aggregates), source: {p.get('source')}")
     b = table.bootstrap
     n_games = len(table.games)
     lines.append(
@@ -267,6 +336,19 @@ def protocol_lines(table: ScoreTable) -> list[str]:
         f"Cells: raw score, " + ("mean [95% bootstrap CI of the mean] over runs." if table.ci
                                  else "mean +- sample std over runs; bold = best mean."))
     return lines + [f"Note: {n}" for n in table.notes]
+
+
+def _agent_text(protocol: dict[str, Any]) -> str:
+    """", 84x84 gray input, a lost life is a terminal for the agent" from run.json fields ("" if absent)."""
+    parts = []
+    if protocol.get("observation") is not None:
+        parts.append(f"{protocol['observation']} input")
+    life = protocol.get("life_loss_terminal")
+    if isinstance(life, bool):
+        parts.append(f"a lost life is {'' if life else 'not '}a terminal for the agent")
+    elif life is not None:
+        parts.append(f"a lost life is a terminal for the agent: {life}")
+    return "".join(f", {x}" for x in parts)
 
 
 def _title(table: ScoreTable) -> str:

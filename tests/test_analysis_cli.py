@@ -95,7 +95,7 @@ def test_table_formats_parse(capsys, tmp_path):
     code, text, _ = _table(capsys, str(SWEEP), "--baselines", "DER", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(text)))
     assert code == 0 and {r["kind"] for r in rows} == {"game", "aggregate_hns", "note"}
-    assert any(r["name"] == "iqm" and r["algorithm"] == "DER" for r in rows)
+    assert any(r["name"] == "iqm" and r["algorithm"] == "DER (Dopamine, Agarwal et al.)" for r in rows)
 
     code, text, _ = _table(capsys, str(SWEEP), "--baselines", "DER", "--format", "markdown")
     lines = [line for line in text.splitlines() if line.startswith("|")]

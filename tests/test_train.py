@@ -31,7 +31,7 @@ def test_pong_smoke_run_folder_is_complete(pong_run: tuple[Path, str]) -> None:
         "run.json", "metrics.jsonl", "episodes.csv", "eval.csv", "checkpoint.pt", "DONE"}
     run = json.loads((out / "run.json").read_text())
     assert run["spec"] == {"game": "Pong", "seed": 0, "presets": ["debug"],
-                           "overrides": ["env.max_episode_frames=400"], "steps": 300}
+                           "overrides": ["env.max_episode_frames=400"], "steps": 300, "algo": "dreamerv2"}
     assert run["config"]["train"]["batch_size"] == 4 and run["config"]["env"]["max_episode_frames"] == 400
     assert run["budget_steps"] == 300 and run["protocol"]["budget_frames"] == 1200
     prov = run["provenance"]

@@ -1,11 +1,11 @@
 """Speed of the sweep suite's bookkeeping (not a test: prints figures).
 
-1. Planning + `--dry-run` of 26 games x 100 seeds (2,600 runs), through the CLI handler.
-   Target: <= 10 s.
-2. `status` over 2,600 synthetic run folders (a mix of done, running, failed, missing),
-   from the folders alone and with Slurm consulted when reachable. Target: <= 2 s.
+1. Planning + `--dry-run` of 26 games x 100 seeds (2,600 runs per algorithm), through the CLI
+   handler. Target: <= 10 s.
+2. `status` over 2,600 synthetic run folders per algorithm (a mix of done, running, failed,
+   missing), from the folders alone and with Slurm consulted when reachable. Target: <= 2 s.
 
-    .venv/bin/python benchmarks/bench_suite.py [--seeds 100]
+    .venv/bin/python benchmarks/bench_suite.py [--seeds 100] [--algos dreamerv2,der,iqn]
 """
 
 from __future__ import annotations
@@ -37,9 +37,10 @@ def timed(fn):
     return value, time.perf_counter() - start
 
 
-def bench_dry_run(root: Path, seeds: int) -> float:
+def bench_dry_run(root: Path, seeds: int, algos: str) -> float:
     out = root / "dry"
-    argv = ["sweep", "--games", "all", "--seeds", str(seeds), "--preset", "atari100k", "--out", str(out), "--dry-run",
+    argv = ["sweep", "--algos", algos, "--games", "all", "--seeds", str(seeds), "--preset", "atari100k",
+            "--out", str(out), "--dry-run",
             "--executor", "slurm" if slurm_reachable() is None else "local", "--partition", "debug", "--time", "00:30:00"]
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
@@ -49,9 +50,9 @@ def bench_dry_run(root: Path, seeds: int) -> float:
     return seconds
 
 
-def make_synthetic(root: Path, seeds: int) -> Path:
+def make_synthetic(root: Path, seeds: int, algos: str) -> Path:
     out = root / "synthetic"
-    request, planned = make_request("all", str(seeds), ["atari100k"], [], None, out=out)
+    request, planned = make_request("all", str(seeds), ["atari100k"], [], None, out=out, algos=algos)
     write_manifest(request, planned, None)
     now = time.time()
     for index, run in enumerate(planned):
@@ -78,13 +79,15 @@ def make_synthetic(root: Path, seeds: int) -> Path:
 def main_bench() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=100)
+    parser.add_argument("--algos", default="dreamerv2", help="algorithms of the sweep (default dreamerv2)")
     args = parser.parse_args()
+    runs = 26 * args.seeds * len(args.algos.split(","))
     root = Path(tempfile.mkdtemp(prefix="bench_suite_"))
     try:
-        dry = bench_dry_run(root, args.seeds)
-        print(f"plan + dry-run of 26 x {args.seeds} = {26 * args.seeds} runs: {dry:.2f} s (target <= 10 s)")
-        out, made = timed(lambda: make_synthetic(root, args.seeds))
-        print(f"(made {26 * args.seeds} synthetic run folders in {made:.1f} s)")
+        dry = bench_dry_run(root, args.seeds, args.algos)
+        print(f"plan + dry-run of {args.algos} x 26 x {args.seeds} = {runs} runs: {dry:.2f} s (target <= 10 s)")
+        out, made = timed(lambda: make_synthetic(root, args.seeds, args.algos))
+        print(f"(made {runs} synthetic run folders in {made:.1f} s)")
         status, folders = timed(lambda: sweep_status(out, use_slurm=False))
         table, fmt = timed(lambda: format_table(status))
         print(f"status over {len(status.rows)} run folders, folders only: {folders:.2f} s "
@@ -99,9 +102,10 @@ def main_bench() -> None:
         import subprocess
 
         for label, argv in (("status (cold CLI process, Slurm consulted if reachable)", ["status", str(out)]),
-                            ("sweep --dry-run 26 x %d (cold CLI process)" % args.seeds,
-                             ["sweep", "--games", "all", "--seeds", str(args.seeds), "--preset", "atari100k",
-                              "--out", str(root / "dry2"), "--dry-run", "--time", "00:30:00", "--partition", "debug"])):
+                            (f"sweep --dry-run {args.algos} x 26 x {args.seeds} (cold CLI process)",
+                             ["sweep", "--algos", args.algos, "--games", "all", "--seeds", str(args.seeds),
+                              "--preset", "atari100k", "--out", str(root / "dry2"), "--dry-run", "--time", "00:30:00",
+                              "--partition", "debug"])):
             proc, seconds = timed(lambda: subprocess.run([sys.executable, "-m", "atari100k", *argv],
                                                           capture_output=True, text=True))
             assert proc.returncode == 0, proc.stderr

@@ -11,20 +11,23 @@ import argparse
 def register(verbs: argparse._SubParsersAction) -> None:
     """Add this package's verbs to the `atari100k` parser."""
     sweep = verbs.add_parser(
-        "sweep", help="train games x seeds on Slurm (job arrays) or locally; re-run to finish the rest",
-        description="Plan games x seeds, skip runs that are done or queued, submit the rest. "
+        "sweep", help="train algorithms x games x seeds on Slurm (job arrays) or locally; re-run to finish the rest",
+        description="Plan algorithms x games x seeds, skip runs that are done or queued, submit the rest. "
                     "Re-running the same command is safe: it submits only what is missing.",
     )
     what = sweep.add_argument_group("what to run")
+    what.add_argument("--algos", help="algorithms, a comma list of dreamerv2, der, iqn (default dreamerv2; "
+                                      "for an existing sweep: its algorithms)")
     what.add_argument("--games", help="all (the 26), dev (5), atari57, or a list: Pong,Breakout "
                                       "(default for an existing sweep: its runs)")
     what.add_argument("--seeds", help="a count (5 = seeds 0-4), a list (0,3,7) or a range (10-14)")
     what.add_argument("--preset", action="append", dest="presets", metavar="NAME",
-                      help="config preset(s), stacking in order (default: atari100k)")
+                      help="config preset(s) of every algorithm, stacking in order (default: atari100k)")
     what.add_argument("--set", action="append", dest="overrides", default=[], metavar="KEY=VALUE",
-                      help="config override, e.g. --set train.batch_size=8 (repeatable)")
+                      help="config override for every algorithm, e.g. --set eval.episodes=10 (repeatable)")
     what.add_argument("--steps", type=int, help="override the budget in agent steps (smoke sweeps)")
-    what.add_argument("--name", help="sweep name (default: the presets joined by '-')")
+    what.add_argument("--name", help="sweep name (default: the presets joined by '-', after the algorithms "
+                                     "unless dreamerv2 alone: der-iqn-atari100k)")
     what.add_argument("--out", help="sweep folder (default: results/<name>)")
     how = sweep.add_argument_group("how to run")
     how.add_argument("--executor", choices=("slurm", "local"), default=None,
@@ -52,8 +55,8 @@ def register(verbs: argparse._SubParsersAction) -> None:
     sweep.set_defaults(handler=_sweep)
 
     status = verbs.add_parser("status", help="state, progress and errors of every run of a sweep",
-                              description="One table of every run of a sweep: state, progress, throughput, "
-                                          "ETA, job id, last error. Works from the run folders alone when "
+                              description="One table of every run of a sweep: algorithm, game, seed, state, progress, "
+                                          "throughput, ETA, job id, last error. Works from the run folders alone when "
                                           "Slurm is not reachable.")
     status.add_argument("sweep", help="sweep folder, or a sweep name under results/")
     status.add_argument("--json", action="store_true", help="machine-readable output")
@@ -73,7 +76,7 @@ def _sweep(args: argparse.Namespace) -> int:
 
     executor = args.executor or ("slurm" if shutil.which("sbatch") else "local")
     request, planned = make_request(args.games, args.seeds, args.presets, args.overrides, args.steps,
-                                    args.name, args.out)
+                                    args.name, args.out, algos=args.algos)
     profile = with_flags(
         load_profile(args.profile),
         partition=args.partition, account=args.account, qos=args.qos, gpus=args.gpus, cpus=args.cpus,

@@ -69,7 +69,7 @@ def claim_local(runs: list[PlannedRun], sweep_dir: Path, sweep_name: str) -> Pat
 
 
 def run_local(runs: list[PlannedRun], sweep_dir: Path, sweep_name: str, max_parallel: int,
-              budget: int, log_dir: Path, progress: bool = True, trainer: str = DEFAULT_TRAINER,
+              log_dir: Path, progress: bool = True, trainer: str = DEFAULT_TRAINER,
               poll_s: float = 0.5) -> LocalOutcome:
     """Train `runs` with at most `max_parallel` worker processes; block until all end."""
     from tqdm import tqdm
@@ -93,7 +93,7 @@ def run_local(runs: list[PlannedRun], sweep_dir: Path, sweep_name: str, max_para
                 proc.send_signal(signal.SIGTERM)
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    bar = tqdm(total=budget * len(runs), unit="step", desc=f"{sweep_name} (0/{len(runs)} done)",
+    bar = tqdm(total=sum(run.budget_steps for run in runs), unit="step", desc=f"{sweep_name} (0/{len(runs)} done)",
                disable=not progress, dynamic_ncols=True, smoothing=0.05)
     try:
         while queue or running:

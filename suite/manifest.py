@@ -1,7 +1,10 @@
 """`sweep.json`: what was asked of a sweep folder, its planned runs, and by which code.
 
-Re-running `sweep` on the same folder may add games or seeds, but not change the presets,
-overrides or budget: those define what the runs' results mean.
+Re-running `sweep` on the same folder may add algorithms, games or seeds, but not change
+the presets, overrides or budget: those define what the runs' results mean.
+
+A manifest written before algorithms were an axis has no `algos` and no `algo` per run:
+its runs are DreamerV2's, in folders `<Game>/seed_<k>` (each run's `dir` says where).
 """
 
 from __future__ import annotations
@@ -12,10 +15,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agent import RunSpec
+from agent import ALGORITHMS
+from agent.config import DEFAULT_ALGO
 from atari100k.errors import UsageError
 from atari100k.fileio import atomic_write_json, read_json
-from suite.plan import PlannedRun, SweepRequest, run_dir_name
+from suite.plan import PlannedRun, RunId, SweepRequest
 
 MANIFEST = "sweep.json"
 _CODE_ROOT = Path(__file__).resolve().parent.parent
@@ -62,13 +66,38 @@ def check_compatible(manifest: dict[str, Any] | None, request: SweepRequest) -> 
         raise UsageError(f"{request.out} holds a sweep with other settings ({diffs}); use another --out or --name")
 
 
+def recorded_runs(manifest: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The manifest's runs (`algo`, `game`, `seed`, `dir`); a run without `algo` is DreamerV2's."""
+    runs = manifest.get("runs", []) if manifest else []
+    return [{"algo": r.get("algo", DEFAULT_ALGO), "game": r["game"], "seed": int(r["seed"]), "dir": r["dir"]}
+            for r in runs]
+
+
+def run_id(run: dict[str, Any]) -> RunId:
+    """(algo, game, seed) of a manifest run (as returned by `recorded_runs`)."""
+    return run["algo"], run["game"], run["seed"]
+
+
+def recorded_algos(manifest: dict[str, Any] | None) -> list[str]:
+    """The algorithms of a manifest's runs, first seen first."""
+    return list(dict.fromkeys(run["algo"] for run in recorded_runs(manifest)))
+
+
+def recorded_budgets(manifest: dict[str, Any] | None) -> dict[str, int]:
+    """algo -> budget in agent steps (an old manifest's single `budget_steps` is DreamerV2's)."""
+    manifest = manifest or {}
+    if "budgets" in manifest:
+        return {algo: int(steps) for algo, steps in manifest["budgets"].items()}
+    return {DEFAULT_ALGO: int(manifest["budget_steps"])} if manifest.get("budget_steps") is not None else {}
+
+
 def merged_runs(manifest: dict[str, Any] | None, planned: list[PlannedRun]) -> list[dict[str, Any]]:
     """The manifest's runs plus the newly planned ones (old order first, no repeats)."""
-    runs = list(manifest.get("runs", [])) if manifest else []
+    runs = recorded_runs(manifest)
     seen = {r["dir"] for r in runs}
     for run in planned:
         if run.rel_dir not in seen:
-            runs.append({"game": run.spec.game, "seed": run.spec.seed, "dir": run.rel_dir})
+            runs.append({"algo": run.spec.algo, "game": run.spec.game, "seed": run.spec.seed, "dir": run.rel_dir})
             seen.add(run.rel_dir)
     return runs
 
@@ -77,36 +106,43 @@ def write_manifest(request: SweepRequest, planned: list[PlannedRun], submission:
     """Create or update `sweep.json` (atomically); returns what was written."""
     manifest = read_manifest(request.out)
     check_compatible(manifest, request)
+    runs = merged_runs(manifest, planned)
+    algos = list(dict.fromkeys(run["algo"] for run in runs))
     data: dict[str, Any] = {
         "name": manifest["name"] if manifest else request.name,
         "created_at": manifest["created_at"] if manifest else now_iso(),
         "updated_at": now_iso(),
         "settings": request.settings(),
-        "budget_steps": request.budget_steps(),
+        "algos": algos,
+        "budgets": {algo: request.budget_steps(algo) for algo in algos},
         "code": code_version(),
         "asked": (manifest.get("asked", []) if manifest else [])
-        + [{"time": now_iso(), "games": list(request.games), "seeds": list(request.seeds)}],
-        "runs": merged_runs(manifest, planned),
+        + [{"time": now_iso(), "algos": list(request.algos), "games": list(request.games),
+            "seeds": list(request.seeds)}],
+        "runs": runs,
         "submissions": (manifest.get("submissions", []) if manifest else []) + ([submission] if submission else []),
     }
     atomic_write_json(Path(request.out) / MANIFEST, data)
     return data
 
 
-def manifest_runs(sweep_dir: Path) -> list[dict[str, Any]]:
-    """The runs of a sweep folder: from sweep.json, else discovered from `<Game>/seed_<k>/` folders."""
-    manifest = read_manifest(sweep_dir)
-    if manifest is not None:
-        return list(manifest.get("runs", []))
+RUN_DIR_PATTERNS = ("*/*/seed_*", "*/seed_*")
+"""Run folders under a sweep folder: `<algo>/<Game>/seed_<k>`, and `<Game>/seed_<k>` of older sweeps."""
+
+
+def discover_runs(sweep_dir: Path) -> list[dict[str, Any]]:
+    """Runs found from the folders alone: `<algo>/<Game>/seed_<k>/`, and `<Game>/seed_<k>/` as DreamerV2's."""
     runs = []
-    for seed_dir in sorted(Path(sweep_dir).glob("*/seed_*")):
-        if seed_dir.is_dir() and seed_dir.name[5:].isdigit():
-            runs.append({"game": seed_dir.parent.name, "seed": int(seed_dir.name[5:]),
-                         "dir": run_dir_name(seed_dir.parent.name, int(seed_dir.name[5:]))})
+    for seed_dir in sorted(p for pattern in RUN_DIR_PATTERNS for p in Path(sweep_dir).glob(pattern)):
+        parts = seed_dir.relative_to(sweep_dir).parts
+        algo = parts[0] if len(parts) == 3 else DEFAULT_ALGO
+        if seed_dir.is_dir() and seed_dir.name[5:].isdigit() and algo in ALGORITHMS:
+            runs.append({"algo": algo, "game": seed_dir.parent.name, "seed": int(seed_dir.name[5:]),
+                         "dir": "/".join(parts)})
     return runs
 
 
-def spec_of(manifest: dict[str, Any], run: dict[str, Any]) -> RunSpec:
-    """The RunSpec of one manifest run (used by --retry-failed on a folder alone)."""
-    settings = manifest["settings"]
-    return RunSpec(run["game"], int(run["seed"]), tuple(settings["presets"]), tuple(settings["overrides"]), settings["steps"])
+def manifest_runs(sweep_dir: Path) -> list[dict[str, Any]]:
+    """The runs of a sweep folder (`algo`, `game`, `seed`, `dir`): from sweep.json, else from its folders."""
+    manifest = read_manifest(sweep_dir)
+    return recorded_runs(manifest) if manifest is not None else discover_runs(sweep_dir)

@@ -1,7 +1,8 @@
 """Sweep request -> deterministic list of planned runs (pure python, no torch, no Slurm).
 
-A sweep is games x seeds under one set of presets/overrides/budget. Each run gets its own
-run folder `<sweep>/<Game>/seed_<k>/` (docs/DESIGN.md).
+A sweep is algorithms x games x seeds under one set of presets/overrides/budget (each
+algorithm resolves them with its own presets and config keys). Each run gets its own run
+folder `<sweep>/<algo>/<Game>/seed_<k>/` (docs/DESIGN.md).
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from agent import RunSpec
-from agent.config import parse_set_args, resolve_config, split_presets
+from agent import ALGORITHMS, RunSpec
+from agent.config import DEFAULT_ALGO, AnyConfig, parse_set_args, resolve_config, split_presets
 from atari100k.errors import UsageError
 from atari100k.games import resolve_games
 
@@ -71,19 +72,59 @@ def parse_games(text: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     return tuple(resolve_games(expanded))
 
 
+def parse_algos(text: str | list[str] | tuple[str, ...] | None) -> tuple[str, ...]:
+    """`der,dreamerv2` -> ('der', 'dreamerv2'); None -> the default algorithm.
+
+    Raises UsageError on an unknown algorithm (listing them), a repeat, or an empty list.
+    """
+    if text is None:
+        return (DEFAULT_ALGO,)
+    items = text.split(",") if isinstance(text, str) else list(text)
+    algos = tuple(a.strip() for a in items if a.strip())
+    for algo in algos:
+        if algo not in ALGORITHMS:
+            raise UsageError(f"--algos: unknown algorithm {algo!r}; choose from: {', '.join(ALGORITHMS)}")
+    if not algos:
+        raise UsageError(f"--algos: no algorithm given; choose from: {', '.join(ALGORITHMS)}")
+    if len(set(algos)) != len(algos):
+        raise UsageError("--algos: an algorithm is listed twice")
+    return algos
+
+
+def resolve_for(algo: str, presets: tuple[str, ...], overrides: list[str] | tuple[str, ...],
+                steps: int | None) -> AnyConfig:
+    """`algo`'s resolved config for the sweep's settings; a UsageError names the algorithm."""
+    try:
+        return resolve_config(split_presets(presets, algo), list(overrides), steps, algo)
+    except UsageError as error:
+        text = str(error)
+        raise UsageError(text if f"--algo {algo}" in text else f"--algo {algo}: {text}") from None
+
+
+RunId = tuple[str, str, int]
+"""(algo, game, seed): what a run is, wherever its folder lives."""
+
+
 @dataclass(frozen=True)
 class PlannedRun:
-    """One run of a sweep: its spec and its folder relative to the sweep folder."""
+    """One run of a sweep: its spec, its folder relative to the sweep folder, its budget."""
 
     spec: RunSpec
-    """What to train (game, seed, presets, overrides, steps)."""
+    """What to train (algorithm, game, seed, presets, overrides, steps)."""
     rel_dir: str
-    """Run folder relative to the sweep folder: `<Game>/seed_<k>`."""
+    """Run folder relative to the sweep folder: `<algo>/<Game>/seed_<k>`."""
+    budget_steps: int
+    """The run's budget in agent steps (its algorithm's resolved train.steps)."""
 
     @property
     def key(self) -> str:
-        """Stable identifier of the run inside its sweep (`Pong/seed_0`)."""
+        """Stable identifier of the run inside its sweep (`dreamerv2/Pong/seed_0`)."""
         return self.rel_dir
+
+    @property
+    def id(self) -> RunId:
+        """(algo, game, seed)."""
+        return self.spec.algo, self.spec.game, self.spec.seed
 
 
 @dataclass(frozen=True)
@@ -92,6 +133,8 @@ class SweepRequest:
 
     name: str
     """Sweep name; the default folder is `results/<name>`."""
+    algos: tuple[str, ...]
+    """Algorithms (agent.algorithms), in the order asked."""
     out: Path
     """Sweep folder (holds sweep.json, the run folders and submitit/)."""
     games: tuple[str, ...]
@@ -116,48 +159,69 @@ class SweepRequest:
         name: str | None = None,
         out: str | Path | None = None,
         results_root: str | Path = "results",
+        algos: str | list[str] | tuple[str, ...] | None = None,
     ) -> "SweepRequest":
         """Validate everything (UsageError with one line) before anything is written."""
-        preset_names = split_presets(presets)
+        algo_names = parse_algos(algos)
+        preset_names = split_presets(presets, algo_names[0])
         if steps is not None and steps <= 0:
             raise UsageError(f"--steps {steps}: the budget must be > 0 agent steps")
-        parsed = parse_set_args(list(overrides))
-        resolve_config(preset_names, parsed, steps)  # unknown keys / bad values -> UsageError
+        parsed = tuple(f"{k}={v}" for k, v in parse_set_args(list(overrides)).items())
+        for algo in algo_names:  # unknown presets / keys / bad values -> UsageError naming the algorithm
+            resolve_for(algo, preset_names, parsed, steps)
         if name is None:
-            name = Path(out).name if out is not None else "-".join(preset_names)
+            name = Path(out).name if out is not None else default_name(algo_names, preset_names)
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
             raise UsageError(f"--name {name!r}: use letters, digits, '.', '_' and '-' only")
         return cls(
             name=name,
+            algos=algo_names,
             out=Path(out) if out is not None else Path(results_root) / name,
             games=parse_games(games),
             seeds=parse_seeds(seeds),
             presets=preset_names,
-            overrides=tuple(f"{k}={v}" for k, v in parsed.items()),
+            overrides=parsed,
             steps=steps,
         )
 
-    def budget_steps(self) -> int:
-        """The budget of every run of this sweep, in agent steps."""
-        return resolve_config(self.presets, list(self.overrides), self.steps).train.steps
+    def budget_steps(self, algo: str) -> int:
+        """The budget of every `algo` run of this sweep, in agent steps."""
+        return resolve_for(algo, self.presets, self.overrides, self.steps).train.steps
 
     def settings(self) -> dict:
         """What must be identical between two invocations on the same sweep folder."""
         return {"presets": list(self.presets), "overrides": list(self.overrides), "steps": self.steps}
 
 
-def run_dir_name(game: str, seed: int) -> str:
-    """`Pong`, 3 -> `Pong/seed_3` (the run folder under the sweep folder)."""
-    return f"{game}/seed_{seed}"
+def default_name(algos: tuple[str, ...], presets: tuple[str, ...]) -> str:
+    """`atari100k` for DreamerV2 alone (as before algorithms were an axis), else `der-iqn-atari100k`."""
+    return "-".join(presets if algos == (DEFAULT_ALGO,) else algos + presets)
 
 
-def plan_runs(request: SweepRequest) -> list[PlannedRun]:
-    """Games x seeds, game-major, in the order asked. Deterministic."""
-    # The config does not depend on game or seed: validate once via RunSpec.make, then
-    # copy with dataclasses.replace (2,600 full validations would take seconds).
-    template = RunSpec.make(request.games[0], request.seeds[0], request.presets, request.overrides, request.steps)
-    return [
-        PlannedRun(dataclasses.replace(template, game=game, seed=seed), run_dir_name(game, seed))
-        for game in request.games
-        for seed in request.seeds
-    ]
+def run_dir_name(algo: str, game: str, seed: int) -> str:
+    """`der`, `Pong`, 3 -> `der/Pong/seed_3` (the run folder under the sweep folder)."""
+    return f"{algo}/{game}/seed_{seed}"
+
+
+def plan_runs(request: SweepRequest, where: dict[RunId, str] | None = None) -> list[PlannedRun]:
+    """Algorithms x games x seeds, algorithm-major then game-major, in the order asked. Deterministic.
+
+    `where` maps runs already recorded in the sweep's manifest to their folders (sweeps made
+    before algorithms were an axis keep theirs at `<Game>/seed_<k>`); other runs get
+    `run_dir_name`.
+    """
+    where = where or {}
+    planned = []
+    for algo in request.algos:
+        # The config does not depend on game or seed: validate once per algorithm via
+        # RunSpec.make, then copy with dataclasses.replace (2,600 validations take seconds).
+        template = RunSpec.make(request.games[0], request.seeds[0], request.presets, request.overrides,
+                                request.steps, algo=algo)
+        budget = template.config().train.steps
+        planned += [
+            PlannedRun(dataclasses.replace(template, game=game, seed=seed),
+                       where.get((algo, game, seed), run_dir_name(algo, game, seed)), budget)
+            for game in request.games
+            for seed in request.seeds
+        ]
+    return planned

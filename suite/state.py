@@ -32,6 +32,8 @@ FRESH_S = 15 * 60
 class RunStatus:
     """One row of `atari100k status`."""
 
+    algo: str
+    """The run's algorithm (agent.algorithms)."""
     game: str
     seed: int
     dir: str
@@ -138,12 +140,12 @@ def _throughput(facts: RunFacts) -> float | None:
     return facts.sps
 
 
-def sweep_states(sweep_dir: Path, runs: list[dict[str, Any]], budget: int | None = None,
+def sweep_states(sweep_dir: Path, runs: list[dict[str, Any]], budgets: dict[str, int] | None = None,
                  use_slurm: bool = True) -> tuple[list[RunStatus], bool]:
     """The status of each run, and whether Slurm was consulted.
 
-    `runs` are manifest rows (`game`, `seed`, `dir`); `budget` is the planned budget, used
-    until a run's own run.json says otherwise.
+    `runs` are manifest rows (`algo`, `game`, `seed`, `dir`); `budgets` (algo -> agent
+    steps) are the planned budgets, used until a run's own run.json says otherwise.
     """
     sweep_dir = Path(sweep_dir)
     facts = [read_run_folder(sweep_dir / run["dir"]) for run in runs]
@@ -154,14 +156,14 @@ def sweep_states(sweep_dir: Path, runs: list[dict[str, Any]], budget: int | None
     rows = []
     for run, fact in zip(runs, facts):
         state, error, raw = classify(fact, slurm, now)
-        run_budget = fact.budget_steps or budget
+        run_budget = fact.budget_steps or (budgets or {}).get(run["algo"])
         step = fact.step or 0
         sps = _throughput(fact)
         eta = None
         if state in ACTIVE_STATES and sps and run_budget:
             eta = max(0.0, (run_budget - step) / sps)
         rows.append(RunStatus(
-            game=run["game"], seed=int(run["seed"]), dir=run["dir"], state=state, step=step,
+            algo=run["algo"], game=run["game"], seed=int(run["seed"]), dir=run["dir"], state=state, step=step,
             budget=run_budget, sps=sps, eta_s=eta,
             job_id=str(fact.job.get("job_id")) if fact.job else None,
             executor=fact.job.get("executor") if fact.job else None,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from atari100k.errors import UsageError
-from suite.manifest import MANIFEST, manifest_runs, read_manifest
+from suite.manifest import MANIFEST, RUN_DIR_PATTERNS, manifest_runs, read_manifest, recorded_budgets
 from suite.state import ACTIVE_STATES, STATES, RunStatus, sweep_states
 
 
@@ -21,7 +21,8 @@ def resolve_sweep_dir(sweep: str | Path, results_root: str | Path = "results") -
     """A sweep folder path, or a sweep name under `results_root`; UsageError if neither."""
     path = Path(sweep)
     for candidate in (path, Path(results_root) / path):
-        if (candidate / MANIFEST).exists() or (candidate.is_dir() and any(candidate.glob("*/seed_*"))):
+        if (candidate / MANIFEST).exists() or (
+                candidate.is_dir() and any(any(candidate.glob(pattern)) for pattern in RUN_DIR_PATTERNS)):
             return candidate
     raise UsageError(f"no sweep at {sweep!r} (nor under {results_root}/); pass the folder that holds sweep.json")
 
@@ -70,8 +71,8 @@ def overall_eta(rows: list[RunStatus]) -> float | None:
 def sweep_status(sweep: str | Path, use_slurm: bool = True, results_root: str | Path = "results") -> SweepStatus:
     """Collect the status of every run of a sweep folder (or a sweep name under results/)."""
     sweep_dir = resolve_sweep_dir(sweep, results_root)
-    manifest = read_manifest(sweep_dir) or {}
-    rows, consulted = sweep_states(sweep_dir, manifest_runs(sweep_dir), manifest.get("budget_steps"), use_slurm)
+    budgets = recorded_budgets(read_manifest(sweep_dir))
+    rows, consulted = sweep_states(sweep_dir, manifest_runs(sweep_dir), budgets, use_slurm)
     totals = Counter(row.state for row in rows)
     return SweepStatus(sweep_dir, rows, consulted, {s: totals.get(s, 0) for s in STATES}, overall_eta(rows))
 
@@ -92,7 +93,7 @@ def fmt_duration(seconds: float | None) -> str:
 
 def format_table(status: SweepStatus, error_width: int = 240) -> str:
     """The human table: one line per run, then totals and the overall ETA."""
-    header = ("game", "seed", "state", "progress", "steps/s", "eta", "job", "error")
+    header = ("algo", "game", "seed", "state", "progress", "steps/s", "eta", "job", "error")
     lines = []
     for r in status.rows:
         progress = f"{r.step}/{r.budget}" if r.budget else str(r.step)
@@ -101,7 +102,7 @@ def format_table(status: SweepStatus, error_width: int = 240) -> str:
         error = (r.error or "")
         if len(error) > error_width:
             error = error[: error_width - 1] + "…"
-        lines.append((r.game, str(r.seed), r.state, progress, f"{r.sps:.1f}" if r.sps else "-",
+        lines.append((r.algo, r.game, str(r.seed), r.state, progress, f"{r.sps:.1f}" if r.sps else "-",
                       fmt_duration(r.eta_s), r.job_id or "-", error))
     widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(header)]
     out = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip()]

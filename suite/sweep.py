@@ -18,8 +18,9 @@ from atari100k.errors import UsageError
 from suite import local_pool, scheduler
 from suite.job import DEFAULT_TRAINER
 from suite.lock import sweep_lock
-from suite.manifest import check_compatible, now_iso, read_manifest, write_manifest
-from suite.plan import PlannedRun, SweepRequest, plan_runs
+from suite.manifest import (RUN_DIR_PATTERNS, check_compatible, now_iso, read_manifest, recorded_algos,
+                            recorded_runs, run_id, write_manifest)
+from suite.plan import PlannedRun, RunId, SweepRequest, plan_runs
 from suite.profile import SlurmProfile
 from suite.runfolder import read_run_folder
 from suite.state import ACTIVE_STATES, RunStatus, sweep_states
@@ -93,18 +94,28 @@ def _seed_ranges(seeds: list[int]) -> str:
 
 
 def describe_runs(runs: list[PlannedRun]) -> str:
-    """`Pong seeds 0-4; Breakout seeds 0,2` (compact, for 2,600 runs too)."""
-    by_game: dict[str, list[int]] = {}
+    """`dreamerv2: Pong seeds 0-4, Breakout seeds 0,2; der: Pong seeds 0-1` (compact, for 2,600 runs too)."""
+    by_algo: dict[str, dict[str, list[int]]] = {}
     for run in runs:
-        by_game.setdefault(run.spec.game, []).append(run.spec.seed)
-    return "; ".join(f"{game} seeds {_seed_ranges(seeds)}" for game, seeds in by_game.items())
+        by_algo.setdefault(run.spec.algo, {}).setdefault(run.spec.game, []).append(run.spec.seed)
+    return "; ".join(f"{algo}: " + ", ".join(f"{game} seeds {_seed_ranges(seeds)}" for game, seeds in games.items())
+                     for algo, games in by_algo.items())
+
+
+def describe_budgets(request: SweepRequest) -> str:
+    """`budget 600 steps each`, or per algorithm when they differ: `budget dreamerv2 600, der 300 steps`."""
+    budgets = {algo: request.budget_steps(algo) for algo in request.algos}
+    if len(set(budgets.values())) == 1:
+        return f"budget {next(iter(budgets.values()))} steps each"
+    return "budget " + ", ".join(f"{algo} {steps}" for algo, steps in budgets.items()) + " steps"
 
 
 def format_plan(request: SweepRequest, selection: Selection, options: SweepOptions, arrays: int | None) -> str:
     """The plan as printed by --dry-run (and before every submission)."""
     total = len(selection.submit) + len(selection.skipped)
-    lines = [f"sweep {request.name} -> {request.out}: {total} runs, budget {request.budget_steps()} steps each, "
-             f"presets {','.join(request.presets)}" + (f", overrides {' '.join(request.overrides)}" if request.overrides else "")]
+    lines = [f"sweep {request.name} -> {request.out}: {total} runs, algos {','.join(request.algos)}, "
+             f"{describe_budgets(request)}, presets {','.join(request.presets)}"
+             + (f", overrides {' '.join(request.overrides)}" if request.overrides else "")]
     lines.append(f"  submit {len(selection.submit)}" + (f": {describe_runs(selection.submit)}" if selection.submit else ""))
     reasons: dict[str, list[PlannedRun]] = {}
     for run, why in selection.skipped:
@@ -121,12 +132,11 @@ def format_plan(request: SweepRequest, selection: Selection, options: SweepOptio
     return "\n".join(lines)
 
 
-def _fill_from_manifest(request_args: dict, out: Path | None, results_root: str) -> tuple[dict, set[str] | None]:
-    """Omitted games/seeds/presets come from an existing sweep folder's manifest."""
+def _fill_from_manifest(request_args: dict, out: Path | None, results_root: str) -> dict:
+    """Omitted algos/games/seeds/presets come from an existing sweep folder's manifest."""
     args = dict(request_args)
     folder = Path(out) if out is not None else (Path(results_root) / args["name"] if args.get("name") else None)
     manifest = read_manifest(folder) if folder is not None else None
-    only = None
     if manifest is not None:
         settings = manifest.get("settings", {})
         if args.get("presets") is None:
@@ -135,37 +145,53 @@ def _fill_from_manifest(request_args: dict, out: Path | None, results_root: str)
                 args["overrides"] = settings.get("overrides", [])
             if args.get("steps") is None:
                 args["steps"] = settings.get("steps")
-        runs = manifest.get("runs", [])
-        if args.get("games") is None and args.get("seeds") is None:
-            only = {r["dir"] for r in runs}
+        runs = recorded_runs(manifest)
+        if args.get("algos") is None:
+            args["algos"] = recorded_algos(manifest) or None
         if args.get("games") is None:
             args["games"] = list(dict.fromkeys(r["game"] for r in runs))
         if args.get("seeds") is None:
-            args["seeds"] = list(dict.fromkeys(int(r["seed"]) for r in runs))
+            args["seeds"] = list(dict.fromkeys(r["seed"] for r in runs))
         if args.get("name") is None and out is None:
             args["name"] = manifest.get("name")
     if args.get("games") is None or args.get("seeds") is None:
         raise UsageError("a new sweep needs --games (e.g. all, or Pong,Breakout) and --seeds (e.g. 5)")
-    return args, only
+    return args
+
+
+def rerun_ids(recorded: list[dict], algos: tuple[str, ...], same_algos: bool) -> set[RunId]:
+    """The runs a re-run without --games/--seeds plans: the manifest's own, or with --algos
+    its (game, seed) pairs for each of those algorithms."""
+    if same_algos:
+        return {run_id(run) for run in recorded}
+    pairs = {(run["game"], run["seed"]) for run in recorded}
+    return {(algo, game, seed) for algo in algos for game, seed in pairs}
 
 
 def make_request(games=None, seeds=None, presets=None, overrides=(), steps=None, name=None, out=None,
-                 results_root: str = "results") -> tuple[SweepRequest, list[PlannedRun]]:
-    """Validate the request (filling omissions from an existing folder) and plan its runs."""
-    args, only = _fill_from_manifest(
-        {"games": games, "seeds": seeds, "presets": presets, "overrides": overrides or (), "steps": steps, "name": name},
+                 results_root: str = "results", algos=None) -> tuple[SweepRequest, list[PlannedRun]]:
+    """Validate the request (filling omissions from an existing folder) and plan its runs.
+
+    Runs already in the folder's manifest keep their recorded folders.
+    """
+    args = _fill_from_manifest(
+        {"algos": algos, "games": games, "seeds": seeds, "presets": presets, "overrides": overrides or (),
+         "steps": steps, "name": name},
         out, results_root)
     request = SweepRequest.make(args["games"], args["seeds"], args["presets"], tuple(args["overrides"] or ()),
-                                args["steps"], args.get("name"), out, results_root)
-    planned = plan_runs(request)
-    if only is not None:
-        planned = [run for run in planned if run.key in only]
+                                args["steps"], args.get("name"), out, results_root, args["algos"])
+    recorded = recorded_runs(read_manifest(request.out))
+    planned = plan_runs(request, {run_id(run): run["dir"] for run in recorded})
+    if recorded and games is None and seeds is None:
+        keep = rerun_ids(recorded, request.algos, same_algos=algos is None)
+        planned = [run for run in planned if run.id in keep]
     return request, planned
 
 
 def _states(request: SweepRequest, planned: list[PlannedRun], use_slurm: bool) -> dict[str, RunStatus]:
-    rows = [{"game": r.spec.game, "seed": r.spec.seed, "dir": r.rel_dir} for r in planned]
-    states, _ = sweep_states(request.out, rows, request.budget_steps(), use_slurm=use_slurm)
+    rows = [{"algo": r.spec.algo, "game": r.spec.game, "seed": r.spec.seed, "dir": r.rel_dir} for r in planned]
+    budgets = {r.spec.algo: r.budget_steps for r in planned}
+    states, _ = sweep_states(request.out, rows, budgets, use_slurm=use_slurm)
     return {row.dir: row for row in states}
 
 
@@ -229,7 +255,7 @@ def run_sweep(request: SweepRequest, planned: list[PlannedRun], options: SweepOp
     except BaseException:
         # Bad input (e.g. sbatch refused the resources) leaves nothing behind; a folder with
         # queued runs (job.json) is kept whatever happened.
-        if created and not any(request.out.glob("*/seed_*/job.json")):
+        if created and not any(any(request.out.glob(f"{pattern}/job.json")) for pattern in RUN_DIR_PATTERNS):
             shutil.rmtree(request.out, ignore_errors=True)
         raise
 
@@ -237,7 +263,7 @@ def run_sweep(request: SweepRequest, planned: list[PlannedRun], options: SweepOp
         if selection.submit:
             local_pool.run_local(selection.submit, request.out, request.name,
                                  options.max_parallel or local_pool.default_parallelism(),
-                                 request.budget_steps(), log_dir, options.progress, options.trainer)
+                                 log_dir, options.progress, options.trainer)
         return _report(request, planned, use_slurm, out)
     if options.wait and selection.submit:
         wait_for(request, selection.submit, options.progress)
@@ -257,12 +283,12 @@ def wait_for(request: SweepRequest, runs: list[PlannedRun], progress: bool = Tru
     """Block until none of `runs` is pending/running/requeued, with a progress bar."""
     from tqdm import tqdm
 
-    budget = request.budget_steps()
-    bar = tqdm(total=budget * len(runs), unit="step", desc=request.name, disable=not progress, dynamic_ncols=True)
+    budgets = {run.key: run.budget_steps for run in runs}
+    bar = tqdm(total=sum(budgets.values()), unit="step", desc=request.name, disable=not progress, dynamic_ncols=True)
     try:
         while True:
             states = _states(request, runs, True)
-            bar.n = min(bar.total, sum(min(r.step, r.budget or budget) for r in states.values()))
+            bar.n = min(bar.total, sum(min(row.step, budgets[key]) for key, row in states.items()))
             counts = {s: sum(r.state == s for r in states.values()) for s in ("done", "running", "failed")}
             bar.set_description(f"{request.name} ({counts['done']}/{len(runs)} done, {counts['running']} running"
                                 + (f", {counts['failed']} failed" if counts["failed"] else "") + ")")
@@ -304,12 +330,13 @@ def cancel_sweep(sweep: str | Path, results_root: str = "results", out: TextIO |
 
 def local_sweep(games: str, seeds: str | int, presets: list[str] | tuple[str, ...] | str | None = None,
                 steps: int | None = None, out: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (),
-                max_parallel: int | None = None, progress: bool = True, name: str | None = None) -> int:
-    """The quick start's one call: train games x seeds on this machine, resumably.
+                max_parallel: int | None = None, progress: bool = True, name: str | None = None,
+                algos: str | list[str] | tuple[str, ...] | None = None) -> int:
+    """The quick start's one call: train algorithms x games x seeds on this machine, resumably.
 
     Same as `atari100k sweep --executor local ...`: prints the plan, a progress bar, then
     the status table; returns 0 iff every run is done (1 if any failed). Re-running it
     skips finished runs and resumes interrupted ones.
     """
-    request, planned = make_request(games, str(seeds), presets, overrides, steps, name, out)
+    request, planned = make_request(games, str(seeds), presets, overrides, steps, name, out, algos=algos)
     return run_sweep(request, planned, SweepOptions(executor="local", max_parallel=max_parallel, progress=progress))

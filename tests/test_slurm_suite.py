@@ -1,6 +1,7 @@
 """The sweep suite against the real local Slurm cluster (started by the fixture), end to end
-with the agent's debug preset: job arrays, concurrency cap, requeue from a checkpoint,
-idempotent re-runs, --retry-failed, crashes in `status`, cancel, the submission lock."""
+with the agent's debug preset: job arrays (over algorithms x games x seeds), concurrency cap,
+requeue from a checkpoint, idempotent re-runs, --retry-failed, crashes in `status`, cancel,
+the submission lock."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def atari100k(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 
 def job_ids(out: Path) -> dict[str, str]:
-    return {str(p.parent.relative_to(out)): json.loads(p.read_text())["job_id"] for p in sorted(out.glob("*/seed_*/job.json"))}
+    return {str(p.parent.relative_to(out)): json.loads(p.read_text())["job_id"] for p in sorted(out.glob("*/*/seed_*/job.json"))}
 
 
 def intervals(log_text: str) -> list[tuple[float, float]]:
@@ -47,7 +48,8 @@ def max_overlap(spans: list[tuple[float, float]]) -> int:
 
 def test_sweep_one_array_capped_then_idempotent_then_retry_failed(slurm_cluster, tmp_path):
     out = tmp_path / "sweep"
-    args = ["sweep", "--games", "Pong,Breakout", "--seeds", "2", "--preset", "debug", "--steps", "300", *FAST,
+    args = ["sweep", "--algos", "dreamerv2,der", "--games", "Pong,Breakout", "--seeds", "1", "--preset", "debug",
+            "--steps", "300", *FAST,
             "--max-parallel", "2", "--out", str(out), *SLURM]
     proc = atari100k(*args, "--wait")
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -56,11 +58,13 @@ def test_sweep_one_array_capped_then_idempotent_then_retry_failed(slurm_cluster,
     assert len(scripts) == 1 and "#SBATCH --array=0-3%2" in scripts[0].read_text()
     ids = job_ids(out)
     assert len(ids) == 4 and len({i.split("_")[0] for i in ids.values()}) == 1
+    assert sorted(ids) == ["der/Breakout/seed_0", "der/Pong/seed_0", "dreamerv2/Breakout/seed_0", "dreamerv2/Pong/seed_0"]
     assert all((out / d / "DONE").exists() for d in ids)
+    assert {json.loads((out / d / "run.json").read_text())["spec"]["algo"] for d in ids} == {"dreamerv2", "der"}
     logs = "".join(p.read_text() for p in out.glob("submitit/*/*_log.out"))
     assert max_overlap(intervals(logs)) <= 2
-    status = atari100k("status", str(out), "--json")
-    assert json.loads(status.stdout)["totals"]["done"] == 4
+    status = json.loads(atari100k("status", str(out), "--json").stdout)
+    assert status["totals"]["done"] == 4 and {r["algo"] for r in status["runs"]} == {"dreamerv2", "der"}
 
     # Re-running the same command submits nothing.
     again = atari100k(*args)
@@ -68,8 +72,8 @@ def test_sweep_one_array_capped_then_idempotent_then_retry_failed(slurm_cluster,
     assert job_ids(out) == ids and len(list(out.glob("submitit/*"))) == 1
 
     # A finished run marked failed: --retry-failed resubmits exactly that run.
-    (out / "Breakout/seed_1/DONE").unlink()
-    (out / "Breakout/seed_1/FAILED").write_text(json.dumps({"error": "RuntimeError: boom", "time": "t"}))
+    (out / "der/Breakout/seed_0/DONE").unlink()
+    (out / "der/Breakout/seed_0/FAILED").write_text(json.dumps({"error": "RuntimeError: boom", "time": "t"}))
     assert "RuntimeError: boom" in atari100k("status", str(out)).stdout
     plain = atari100k(*args)
     assert "nothing to submit" in plain.stdout and "failed (resubmit with --retry-failed)" in plain.stdout
@@ -77,8 +81,8 @@ def test_sweep_one_array_capped_then_idempotent_then_retry_failed(slurm_cluster,
     assert retry.returncode == 0, retry.stdout + retry.stderr
     new_ids = job_ids(out)
     changed = [d for d in ids if new_ids[d] != ids[d]]
-    assert changed == ["Breakout/seed_1"]
-    assert (out / "Breakout/seed_1/DONE").exists() and not (out / "Breakout/seed_1/FAILED").exists()
+    assert changed == ["der/Breakout/seed_0"]
+    assert (out / "der/Breakout/seed_0/DONE").exists() and not (out / "der/Breakout/seed_0/FAILED").exists()
     assert sweep_status(out).totals["done"] == 4
 
 
@@ -87,8 +91,8 @@ def test_preempted_run_is_requeued_and_resumes_from_its_checkpoint(slurm_cluster
     proc = atari100k("sweep", "--games", "Pong", "--seeds", "1", "--preset", "debug", "--steps", "1500", *FAST,
                      "--out", str(out), *SLURM)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    run = out / "Pong/seed_0"
-    job_id = job_ids(out)["Pong/seed_0"]
+    run = out / "dreamerv2/Pong/seed_0"
+    job_id = job_ids(out)["dreamerv2/Pong/seed_0"]
 
     def progressed() -> bool:
         lines = (run / "metrics.jsonl").read_text().splitlines() if (run / "metrics.jsonl").exists() else []
@@ -115,7 +119,7 @@ def test_preempted_run_is_requeued_and_resumes_from_its_checkpoint(slurm_cluster
 
 def test_crashing_job_shows_failed_with_its_error(slurm_cluster, tmp_path):
     out = tmp_path / "sweep"
-    bad = out / "Pong/seed_1"
+    bad = out / "dreamerv2/Pong/seed_1"
     bad.mkdir(parents=True)
     (bad / "checkpoint.pt").write_bytes(b"not a checkpoint")  # train_run refuses this folder
     # --snapshot (where the project is a git checkout): the jobs run the code as submitted.
@@ -128,11 +132,11 @@ def test_crashing_job_shows_failed_with_its_error(slurm_cluster, tmp_path):
         assert "with code from " + str(out.resolve() / "submitit") in log
     status = json.loads(atari100k("status", str(out), "--json").stdout)
     rows = {r["dir"]: r for r in status["runs"]}
-    assert rows["Pong/seed_0"]["state"] == "done"
-    assert rows["Pong/seed_1"]["state"] == "failed"
-    assert "checkpoint.pt but no run.json" in rows["Pong/seed_1"]["error"]
+    assert rows["dreamerv2/Pong/seed_0"]["state"] == "done"
+    assert rows["dreamerv2/Pong/seed_1"]["state"] == "failed"
+    assert "checkpoint.pt but no run.json" in rows["dreamerv2/Pong/seed_1"]["error"]
     failed = json.loads((bad / "FAILED").read_text())
-    assert failed["job_id"] == rows["Pong/seed_1"]["job_id"] and "Traceback" in failed["traceback"]
+    assert failed["job_id"] == rows["dreamerv2/Pong/seed_1"]["job_id"] and "Traceback" in failed["traceback"]
     assert "checkpoint.pt but no run.json" in atari100k("status", str(out)).stdout
 
 
@@ -162,7 +166,7 @@ def test_run_hitting_its_time_limit_is_requeued_and_finishes(slurm_cluster, tmp_
     proc = atari100k("sweep", "--games", "Pong", "--seeds", "1", "--preset", "debug", "--steps", "10000", *FAST,
                      "--time", "1", "--signal-delay", "55", "--out", str(out), "--wait", *SLURM, timeout=400)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    run = out / "Pong/seed_0"
+    run = out / "dreamerv2/Pong/seed_0"
     log = "".join(p.read_text() for p in out.glob("submitit/*/*_log.*"))
     assert "this job is timed-out" in log and "checkpointed, requeueing" in log
     resumes = json.loads((run / "run.json").read_text()).get("resumes", [])

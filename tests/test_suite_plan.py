@@ -1,4 +1,5 @@
-"""Sweep planning, selection, profiles, status on synthetic run folders, and bad input (no Slurm needed)."""
+"""Sweep planning (algorithms x games x seeds), selection, re-runs, profiles, status on synthetic run
+folders, manifests from before algorithms were an axis, and bad input (no Slurm needed)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from atari100k.cli import main
 from atari100k.errors import UsageError
 from atari100k.fileio import atomic_write_json
 from atari100k.games import ATARI100K_GAMES
-from suite.plan import PlannedRun, SweepRequest, parse_seeds, plan_runs
+from suite.manifest import read_manifest, write_manifest
+from suite.plan import PlannedRun, SweepRequest, parse_algos, parse_seeds, plan_runs
 from suite.profile import SlurmProfile, load_profile, with_flags
 from suite.slurm_executor import chunks
 from suite.state import RunStatus
@@ -39,23 +41,46 @@ def test_plan_is_deterministic_game_major(tmp_path):
     request = SweepRequest.make("all", 3, ["debug"], ["train.batch_size=8"], 300, out=tmp_path / "s")
     runs = plan_runs(request)
     assert len(runs) == 26 * 3
-    assert [r.rel_dir for r in runs[:4]] == ["Alien/seed_0", "Alien/seed_1", "Alien/seed_2", "Amidar/seed_0"]
-    assert {r.spec.game for r in runs} == set(ATARI100K_GAMES)
+    assert [r.rel_dir for r in runs[:4]] == ["dreamerv2/Alien/seed_0", "dreamerv2/Alien/seed_1",
+                                             "dreamerv2/Alien/seed_2", "dreamerv2/Amidar/seed_0"]
+    assert {r.spec.game for r in runs} == set(ATARI100K_GAMES) and {r.spec.algo for r in runs} == {"dreamerv2"}
     assert runs[0].spec.overrides == ("train.batch_size=8",) and runs[0].spec.steps == 300
     assert [r.rel_dir for r in plan_runs(request)] == [r.rel_dir for r in runs]
-    assert request.budget_steps() == 300
+    assert request.budget_steps("dreamerv2") == 300 and {r.budget_steps for r in runs} == {300}
     assert SweepRequest.make("ms_pacman,dev", 1, ["debug"]).games[:2] == ("MsPacman", "Pong")
     assert SweepRequest.make("Pong", 1, ["atari100k", "debug"]).name == "atari100k-debug"
+
+
+def test_plan_algorithms_x_games_x_seeds(tmp_path):
+    request = SweepRequest.make("Pong,Breakout", 2, ["debug"], ["eval.episodes=1"], algos="der,dreamerv2")
+    runs = plan_runs(request)
+    assert request.name == "der-dreamerv2-debug" and request.out.name == "der-dreamerv2-debug"
+    assert [r.rel_dir for r in runs] == [f"{a}/{g}/seed_{s}" for a in ("der", "dreamerv2")
+                                         for g in ("Pong", "Breakout") for s in (0, 1)]
+    assert [r.spec.algo for r in runs] == ["der"] * 4 + ["dreamerv2"] * 4
+    assert all(r.spec.config().eval.episodes == 1 for r in runs)  # overrides apply to every algorithm
+    assert {r.budget_steps for r in runs} == {request.budget_steps("der")} == {600}
+    assert parse_algos(None) == ("dreamerv2",) and parse_algos(" iqn , der") == ("iqn", "der")
+    for bad, message in (("der,nope", "unknown algorithm 'nope'; choose from: dreamerv2, der, iqn"),
+                         ("der,der", "listed twice"), (",", "no algorithm")):
+        with pytest.raises(UsageError, match=message):
+            parse_algos(bad)
+    # Presets and keys are each algorithm's own; errors name the algorithm.
+    with pytest.raises(UsageError, match="unknown preset 'paper' for --algo der"):
+        SweepRequest.make("Pong", 1, ["paper"], algos="dreamerv2,der")
+    with pytest.raises(UsageError, match="for --algo der"):
+        SweepRequest.make("Pong", 1, ["debug"], ["model.deter=8"], algos="dreamerv2,der")
+    with pytest.raises(UsageError, match="^--algo iqn: bad value for eval.episodes"):
+        SweepRequest.make("Pong", 1, ["debug"], ["eval.episodes=x"], algos="iqn")
 
 
 def test_rerun_fills_from_manifest_and_refuses_other_settings(tmp_path):
     out = tmp_path / "s"
     request, planned = make_request("Pong", "2", ["debug"], [], 300, out=out)
-    from suite.manifest import write_manifest
-
     write_manifest(request, planned, None)
     again, runs = make_request(None, None, None, (), None, out=out)
-    assert again.presets == ("debug",) and again.steps == 300 and [r.rel_dir for r in runs] == ["Pong/seed_0", "Pong/seed_1"]
+    assert again.presets == ("debug",) and again.steps == 300 and again.algos == ("dreamerv2",)
+    assert [r.rel_dir for r in runs] == ["dreamerv2/Pong/seed_0", "dreamerv2/Pong/seed_1"]
     with pytest.raises(UsageError, match="other settings"):
         from suite.manifest import check_compatible, read_manifest
 
@@ -65,7 +90,75 @@ def test_rerun_fills_from_manifest_and_refuses_other_settings(tmp_path):
 
 
 def _row(run: PlannedRun, state: str) -> RunStatus:
-    return RunStatus(run.spec.game, run.spec.seed, run.rel_dir, state, 0, 300, None, None, "1_0", "slurm", None, None)
+    return RunStatus(run.spec.algo, run.spec.game, run.spec.seed, run.rel_dir, state, 0, 300, None, None, "1_0",
+                     "slurm", None, None)
+
+
+def _mark_done(out: Path, rel_dir: str) -> None:
+    atomic_write_json(out / rel_dir / "DONE", {"step": 300})
+
+
+def test_rerun_adds_algorithms_games_seeds_and_submits_only_what_is_missing(tmp_path):
+    out = tmp_path / "s"
+    request, planned = make_request("Pong", "1", ["debug"], [], 300, out=out)
+    write_manifest(request, planned, None)
+    _mark_done(out, "dreamerv2/Pong/seed_0")
+    # More algorithms, games and seeds: only the new runs are submitted, never the finished one.
+    request, planned = make_request("Pong,Breakout", "2", None, (), None, out=out, algos="der,dreamerv2")
+    assert request.algos == ("der", "dreamerv2") and request.presets == ("debug",) and len(planned) == 8
+    selection = select_runs(planned, {r.key: _row(r, "missing") for r in planned} | {
+        "dreamerv2/Pong/seed_0": _row(planned[4], "done")}, retry_failed=False)
+    assert [r.key for r in selection.submit] == [r.key for r in planned if r.key != "dreamerv2/Pong/seed_0"]
+    write_manifest(request, planned, None)
+    manifest = read_manifest(out)
+    assert manifest["algos"] == ["dreamerv2", "der"] and manifest["budgets"] == {"dreamerv2": 300, "der": 300}
+    assert manifest["asked"][-1]["algos"] == ["der", "dreamerv2"] and len(manifest["runs"]) == 8
+    assert {r["algo"] for r in manifest["runs"]} == {"der", "dreamerv2"}
+    # A bare re-run plans exactly the manifest's runs; --algos alone: its (game, seed) pairs.
+    assert sorted(r.key for r in make_request(out=out)[1]) == sorted(r["dir"] for r in manifest["runs"])
+    iqn = make_request(out=out, algos="iqn")[1]
+    assert [r.key for r in iqn] == ["iqn/Pong/seed_0", "iqn/Pong/seed_1", "iqn/Breakout/seed_0", "iqn/Breakout/seed_1"]
+
+
+def test_dry_run_counts_algorithms_x_games_x_seeds(tmp_path, capsys):
+    out = tmp_path / "s"
+    args = ["sweep", "--games", "Pong,Breakout", "--seeds", "3", "--preset", "debug", "--steps", "300",
+            "--executor", "local", "--out", str(out), "--dry-run"]
+    assert main([*args, "--algos", "der,dreamerv2,iqn"]) == 0
+    text = capsys.readouterr().out
+    assert "18 runs, algos der,dreamerv2,iqn, budget 300 steps each" in text
+    assert "submit 18: der: Pong seeds 0-2, Breakout seeds 0-2; dreamerv2: Pong seeds 0-2" in text
+    assert "nothing submitted" in text and not out.exists()
+    # An existing sweep: what is done is skipped, what is missing is submitted.
+    request, planned = make_request("Pong", "1", ["debug"], [], 300, out=out, algos="der")
+    write_manifest(request, planned, None)
+    _mark_done(out, "der/Pong/seed_0")
+    assert main([*args, "--algos", "der,dreamerv2"]) == 0
+    text = capsys.readouterr().out
+    assert "12 runs" in text and "submit 11:" in text and "skip 1 done: der: Pong seeds 0" in text
+    assert len(read_manifest(out)["runs"]) == 1  # a dry run writes nothing
+
+
+def test_manifest_from_before_algorithms_keeps_its_run_folders(tmp_path):
+    """sweep.json without `algos` (runs at <Game>/seed_<k>): DreamerV2's, read and resumed in place."""
+    out = tmp_path / "old"
+    atomic_write_json(out / "sweep.json", {
+        "name": "old", "created_at": "t", "updated_at": "t",
+        "settings": {"presets": ["debug"], "overrides": [], "steps": 300}, "budget_steps": 300, "code": {},
+        "asked": [{"time": "t", "games": ["Pong"], "seeds": [0, 1]}],
+        "runs": [{"game": "Pong", "seed": s, "dir": f"Pong/seed_{s}"} for s in (0, 1)], "submissions": []})
+    _mark_done(out, "Pong/seed_0")
+    status = sweep_status(out, use_slurm=False)
+    assert [(r.algo, r.dir, r.state, r.budget) for r in status.rows] == [
+        ("dreamerv2", "Pong/seed_0", "done", 300), ("dreamerv2", "Pong/seed_1", "missing", 300)]
+    request, planned = make_request("Pong", "3", None, (), None, out=out, algos="dreamerv2,der")
+    assert [r.rel_dir for r in planned] == ["Pong/seed_0", "Pong/seed_1", "dreamerv2/Pong/seed_2",
+                                            "der/Pong/seed_0", "der/Pong/seed_1", "der/Pong/seed_2"]
+    write_manifest(request, planned, None)
+    manifest = read_manifest(out)
+    assert manifest["algos"] == ["dreamerv2", "der"] and manifest["runs"][0] == {
+        "algo": "dreamerv2", "game": "Pong", "seed": 0, "dir": "Pong/seed_0"}
+    assert sweep_status(out, use_slurm=False).totals["done"] == 1
 
 
 def test_selection_never_resubmits_done_or_queued(tmp_path):
@@ -107,6 +200,8 @@ def test_profiles(tmp_path):
     (["--games", "Pong", "--seeds", "0"], "at least one seed"),
     (["--games", "Pong", "--seeds", "2", "--executor", "condor"], "invalid choice"),
     (["--games", "Pong", "--seeds", "2", "--set", "train.nope=1"], "unknown config key"),
+    (["--games", "Pong", "--seeds", "2", "--algos", "der,alphazero"], "unknown algorithm 'alphazero'; choose from: dreamerv2, der, iqn"),
+    (["--games", "Pong", "--seeds", "2", "--algos", "dreamerv2,der", "--set", "model.deter=8"], "for --algo der"),
     (["--games", "Pong", "--seeds", "2", "--executor", "slurm", "--time", "soon"], "--time"),
 ])
 def test_bad_input_exit_2_nothing_written(tmp_path, capsys, args, message):
@@ -141,13 +236,11 @@ def test_unreachable_slurm_exit_2_nothing_submitted(tmp_path, monkeypatch, capsy
 def _synthetic_sweep(root: Path) -> Path:
     out = root / "sweep"
     request, planned = make_request("Pong,Breakout", "3", ["debug"], [], 300, out=out)
-    from suite.manifest import write_manifest
-
     write_manifest(request, planned, None)
     now = time.time()
 
     def folder(game, seed, step=None, done=False, failed=None, job=None):
-        d = out / game / f"seed_{seed}"
+        d = out / "dreamerv2" / game / f"seed_{seed}"
         d.mkdir(parents=True)
         atomic_write_json(d / "run.json", {"budget_steps": 300})
         if step is not None:
@@ -176,15 +269,17 @@ def test_status_from_folders_alone(tmp_path):
     out = _synthetic_sweep(tmp_path)
     status = sweep_status(out, use_slurm=False)
     states = {row.dir: row.state for row in status.rows}
-    assert states == {"Pong/seed_0": "done", "Pong/seed_1": "running", "Pong/seed_2": "failed",
-                      "Breakout/seed_0": "running", "Breakout/seed_1": "cancelled", "Breakout/seed_2": "missing"}
+    assert states == {"dreamerv2/Pong/seed_0": "done", "dreamerv2/Pong/seed_1": "running",
+                      "dreamerv2/Pong/seed_2": "failed", "dreamerv2/Breakout/seed_0": "running",
+                      "dreamerv2/Breakout/seed_1": "cancelled", "dreamerv2/Breakout/seed_2": "missing"}
     failed = next(r for r in status.rows if r.state == "failed")
     assert failed.error == "RuntimeError: CUDA out of memory"
-    running = next(r for r in status.rows if r.dir == "Pong/seed_1")
+    running = next(r for r in status.rows if r.dir == "dreamerv2/Pong/seed_1")
     assert running.step == 100 and running.budget == 300 and running.eta_s == pytest.approx(20.0)
     assert status.totals["done"] == 1 and status.eta_s is not None
     table = format_table(status)
     assert "CUDA out of memory" in table and "6 runs: 2 running, 1 done, 1 failed, 1 cancelled, 1 missing" in table
+    assert table.splitlines()[0].split()[:3] == ["algo", "game", "seed"] and table.splitlines()[1].startswith("dreamerv2")
     assert "Slurm not consulted" in table
 
 
@@ -198,8 +293,30 @@ def test_status_cli_json_without_torch(tmp_path):
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["rc"] == 0 and result["status"]["totals"]["failed"] == 1 and len(result["status"]["runs"]) == 6
+    assert {run["algo"] for run in result["status"]["runs"]} == {"dreamerv2"}
 
 
 def test_status_of_unknown_sweep_is_usage_error(tmp_path, capsys):
     assert main(["status", str(tmp_path / "nothing")]) == 2
     assert "no sweep" in capsys.readouterr().err
+
+
+def test_demo_scores_each_algorithm_under_its_own_name():
+    """`atari100k demo`: one sweep over --algos; the table/plot get the sweep folder for one
+    algorithm (any layout), else one input and one --name per algorithm."""
+    import argparse
+
+    from atari100k.demo import demo_commands
+
+    def commands(algos: str) -> list[list[str]]:
+        return demo_commands(argparse.Namespace(out="results/demo", algos=algos, games="Pong", seeds=2, steps=0,
+                                                max_parallel=0, baselines="DER"))
+
+    sweep, table, plot = commands("dreamerv2")
+    assert sweep[sweep.index("--algos") + 1] == "dreamerv2"
+    assert table[1:4] == ["results/demo", "--name", "DreamerV2 debug preset (pipeline check)"] and plot[1] == table[1]
+    _, table, _ = commands("dreamerv2,der")
+    assert table[1:7] == ["results/demo/dreamerv2", "results/demo/der", "--name",
+                          "DreamerV2 debug preset (pipeline check)", "--name", "DER debug preset (pipeline check)"]
+    with pytest.raises(UsageError, match="unknown algorithm"):
+        commands("dreamerv2,nope")

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The DER/IQN reproduction of issue 12: full-budget runs of DER on Krull, RoadRunner, Assault
+# and Breakout x 2 seeds, and IQN on the same games x 1 seed, two at a time, one torch thread
+# each. Checkpoints and replays stay in $RUNS (outside the repository, ~0.7 GB per run); the
+# finished runs' logs and DONE are copied to results/reproduction/<algo>/<Game>/seed_<k>/.
+# Re-running resumes every unfinished run exactly and skips the finished ones.
+#   bash scripts/reproduce.sh                  # everything (DER on CPU takes ~5 h per run here)
+#   ONLY=der bash scripts/reproduce.sh         # one algorithm
+#   RUNS=/scratch/me PARALLEL=4 bash scripts/reproduce.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON_BIN=$(bash scripts/setup_env.sh)
+RUNS=${RUNS:-$HOME/atari100k-runs}
+PARALLEL=${PARALLEL:-2}
+GAMES=${GAMES:-"Krull RoadRunner Assault Breakout"}
+jobs=()
+for game in $GAMES; do
+    for seed in 0 1; do jobs+=("der $game $seed"); done
+    jobs+=("iqn $game 0")
+done
+run_one() {
+    local algo=$1 game=$2 seed=$3
+    [ -n "${ONLY:-}" ] && [ "$ONLY" != "$algo" ] && return 0
+    local out="$RUNS/$algo/$game/seed_$seed" keep="results/reproduction/$algo/$game/seed_$seed"
+    OMP_NUM_THREADS=1 "$PYTHON_BIN" -m atari100k train "$game" --seed "$seed" --algo "$algo" \
+        --out "$out" --no-progress > "$RUNS/$algo-$game-$seed.log" 2>&1 || return 0
+    if [ -f "$out/DONE" ]; then
+        mkdir -p "$keep"
+        cp "$out"/{run.json,metrics.jsonl,episodes.csv,eval.csv,DONE} "$keep"/
+    fi
+}
+export -f run_one
+export PYTHON_BIN RUNS
+mkdir -p "$RUNS"
+printf '%s\n' "${jobs[@]}" | xargs -P "$PARALLEL" -L 1 bash -c 'run_one $0 $1 $2'
+"$PYTHON_BIN" -m atari100k table results/reproduction --baselines DER

@@ -4,14 +4,15 @@
 # each. Checkpoints and replays stay in $RUNS (outside the repository, ~0.7 GB per run); the
 # finished runs' logs and DONE are copied to results/reproduction/<algo>/<Game>/seed_<k>/.
 # Re-running resumes every unfinished run exactly and skips the finished ones.
-#   bash scripts/reproduce.sh                  # everything (DER on CPU takes ~5 h per run here)
-#   ONLY=der bash scripts/reproduce.sh         # one algorithm
+#   bash scripts/reproduce.sh                  # the DER runs (~5 h per run on one core here)
+#   ALGOS="der iqn" bash scripts/reproduce.sh  # and IQN (needs a GPU: ~100+ h per run on a CPU core)
 #   RUNS=/scratch/me PARALLEL=4 bash scripts/reproduce.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON_BIN=$(bash scripts/setup_env.sh)
 RUNS=${RUNS:-$HOME/atari100k-runs}
 PARALLEL=${PARALLEL:-2}
+ALGOS=${ALGOS:-der}
 GAMES=${GAMES:-"Krull RoadRunner Assault Breakout"}
 jobs=()
 for game in $GAMES; do
@@ -20,7 +21,7 @@ for game in $GAMES; do
 done
 run_one() {
     local algo=$1 game=$2 seed=$3
-    [ -n "${ONLY:-}" ] && [ "$ONLY" != "$algo" ] && return 0
+    case " $ALGOS " in *" $algo "*) ;; *) return 0 ;; esac
     local out="$RUNS/$algo/$game/seed_$seed" keep="results/reproduction/$algo/$game/seed_$seed"
     OMP_NUM_THREADS=1 "$PYTHON_BIN" -m atari100k train "$game" --seed "$seed" --algo "$algo" \
         --out "$out" --no-progress > "$RUNS/$algo-$game-$seed.log" 2>&1 || return 0
@@ -30,7 +31,7 @@ run_one() {
     fi
 }
 export -f run_one
-export PYTHON_BIN RUNS
+export PYTHON_BIN RUNS ALGOS
 mkdir -p "$RUNS"
 printf '%s\n' "${jobs[@]}" | xargs -P "$PARALLEL" -L 1 bash -c 'run_one $0 $1 $2'
 "$PYTHON_BIN" -m atari100k table results/reproduction --baselines DER

@@ -2,6 +2,7 @@
 
     atari100k bench --preset paper --updates 5 [--json] [--compare-sheeprl]
     atari100k bench --algo der|iqn [--updates 20] [--json]
+    atari100k bench --algo der --threads 1 [--compare-dopamine]
 
 The update is one DreamerV2.train_step (world model + actor + critic) on a random batch of
 the preset's size (B x T, 64x64 gray, Pong's 6 actions), timed after one warm-up update.
@@ -11,6 +12,10 @@ the preset's size (B x T, 64x64 gray, Pong's 6 actions), timed after one warm-up
 With `--algo der|iqn`: ms per update (a batch from a replay of random frames), ms per acting
 step (one env: the network's forward plus the restorable env's step) and the projected wall
 clock of one run of the preset's budget (updates + acting, evaluation excluded).
+`--compare-dopamine` (with `--algo der`) also times Dopamine 4.1.2's own DER update (its jitted
+`full_rainbow_agent.train` with the atari_100k agent's preprocessing, loss weights and priorities) in its own
+venv (benchmarks/dopamine/setup_venv.sh) in the same run, on the same number of threads, and prints the
+ratio. Where fewer threads than allowed CPUs are asked for, both processes are pinned to the same CPUs.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from atari100k.malloc import keep_freed_memory
 REPO = Path(__file__).resolve().parent.parent
 SHEEPRL_PYTHON = REPO / ".bench_venvs" / "sheeprl" / "bin" / "python"
 SHEEPRL_SCRIPT = REPO / "benchmarks" / "sheeprl" / "time_update.py"
+DOPAMINE_PYTHON = REPO / ".bench_venvs" / "dopamine" / "bin" / "python"
+DOPAMINE_SCRIPT = REPO / "benchmarks" / "dopamine" / "time_update.py"
 
 
 def random_batch(steps: int, size: int, num_actions: int, channels: int = 1, image: int = 64) -> dict[str, Any]:
@@ -106,7 +113,9 @@ def bench_value_learner(algo: str, presets: tuple[str, ...], updates: int, overr
         learner.replay.add(rng.integers(0, 256, env.obs_shape[1:], dtype=np.uint8), int(rng.integers(env.num_actions)),
                            float(rng.normal()), end, end)
     learner.update()  # warm-up
+    cpu_start = time.process_time()
     update_times = seconds_per_call(learner.update, device, updates)
+    update_cpu_s = (time.process_time() - cpu_start) / updates
     step = env.reset()
     learner.training_steps = 10**9  # past any epsilon decay: time the network's forward too
 
@@ -123,6 +132,7 @@ def bench_value_learner(algo: str, presets: tuple[str, ...], updates: int, overr
         "impl": f"atari100k {algo}",
         "update_ms": update_s * 1e3,
         "update_min_ms": min(update_times) * 1e3,
+        "update_cpu_ms": update_cpu_s * 1e3,  # process CPU time (all threads): less sensitive to other processes
         "act_step_ms": act_s * 1e3,
         "updates": updates,
         "batch": learner.cfg.batch_size,
@@ -132,6 +142,7 @@ def bench_value_learner(algo: str, presets: tuple[str, ...], updates: int, overr
         "device": device.type,
         "threads": torch.get_num_threads(),
         "params": sum(p.numel() for p in learner.online.parameters()),
+        "actions": env.num_actions,
         "torch": torch.__version__,
     }
 
@@ -188,6 +199,28 @@ def bench_sheeprl(updates: int, threads: int) -> dict[str, Any]:
     return json.loads(lines[-1])
 
 
+def bench_dopamine(updates: int, threads: int, actions: int) -> dict[str, Any]:
+    """Run Dopamine's DER timing script in its own venv on `threads` threads; its last stdout line is a JSON object."""
+    if not DOPAMINE_PYTHON.exists():
+        raise UsageError("no Dopamine venv; create it with `bash benchmarks/dopamine/setup_venv.sh`")
+    cmd = [str(DOPAMINE_PYTHON), str(DOPAMINE_SCRIPT), "--updates", str(updates), "--threads", str(threads),
+           "--actions", str(actions)]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, check=False)
+    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+    if out.returncode != 0 or not lines:
+        raise RuntimeError(f"Dopamine timing failed (exit {out.returncode}): {out.stderr.strip().splitlines()[-1:]}")
+    return json.loads(lines[-1])
+
+
+def pin_to_threads(threads: int) -> list[int]:
+    """Restrict this process to its first `threads` allowed CPUs when it is allowed more (as the Dopamine script
+    restricts itself, so that both run on the same cores); returns the CPUs it may run on."""
+    allowed = sorted(os.sched_getaffinity(0))
+    if 0 < threads < len(allowed):
+        os.sched_setaffinity(0, allowed[:threads])
+    return sorted(os.sched_getaffinity(0))
+
+
 def run_bench(args: argparse.Namespace) -> int:
     """The `bench` verb."""
     import torch
@@ -204,10 +237,27 @@ def run_bench(args: argparse.Namespace) -> int:
     if args.algo != "dreamerv2":
         if args.compare_sheeprl:
             raise UsageError("--compare-sheeprl times DreamerV2; leave out --algo")
+        if args.compare_dopamine and args.algo != "der":
+            raise UsageError("--compare-dopamine times Dopamine's DER; use it with --algo der")
+        if args.compare_dopamine and not DOPAMINE_PYTHON.exists():
+            raise UsageError("no Dopamine venv; create it with `bash benchmarks/dopamine/setup_venv.sh`")
+        affinity = pin_to_threads(torch.get_num_threads()) if args.compare_dopamine else None
+        load_before = os.getloadavg()[0]
         result = bench_value_learner(args.algo, presets, args.updates, args.set, args.game)
         result.update(host=platform.node(), cpu=_cpu_name(), presets=list(presets))
+        if args.compare_dopamine:
+            dopamine = bench_dopamine(args.updates, torch.get_num_threads(), result["actions"])
+            result.update(
+                dopamine=dopamine,
+                update_ratio_vs_dopamine=result["update_ms"] / dopamine["update_ms"],
+                update_min_ratio_vs_dopamine=result["update_min_ms"] / dopamine["update_min_ms"],
+                update_cpu_ratio_vs_dopamine=result["update_cpu_ms"] / dopamine["update_cpu_ms"],
+                affinity=affinity, load_avg_before=load_before, load_avg_after=os.getloadavg()[0],
+            )
         print(json.dumps(result, indent=2) if args.json else _describe_value(result))
         return 0
+    if args.compare_dopamine:
+        raise UsageError("--compare-dopamine times Dopamine's DER; use it with --algo der")
     report: dict[str, Any] = {
         "host": platform.node(),
         "cpu_count": os.cpu_count(),
@@ -247,14 +297,30 @@ def _cpu_name() -> str:
 
 
 def _describe_value(result: dict[str, Any]) -> str:
-    return "\n".join([
+    lines = [
         f"{result['impl']}: update {result['update_ms']:.1f} ms mean (min {result['update_min_ms']:.1f} ms) over "
         f"{result['updates']} updates of batch {result['batch']}; acting step {result['act_step_ms']:.2f} ms "
         f"(forward + env step); {result['device']}, {result['threads']} threads, torch {result['torch']}, "
         f"{result['cpu']}",
         f"  projected run: {result['run_steps']:,} agent steps and {result['run_updates']:,} updates = "
         f"{result['projected_run_h']:.2f} h (final evaluation excluded); {result['params']:,} parameters",
-    ])
+    ]
+    if "dopamine" in result:
+        dop = result["dopamine"]
+        sampled = dop.get("agent_update_ms")
+        lines.append(
+            f"{dop['impl']} (jax {dop['jax']}), batch {dop['batch']}, {dop['actions']} actions, {dop['threads']} "
+            f"threads: update {dop['update_ms']:.1f} ms mean (min {dop['update_min_ms']:.1f} ms; jitted train + "
+            f"preprocessing + loss weights + priorities)"
+            + (f", {sampled:.1f} ms with its replay sampling and priority write" if sampled is not None else "")
+        )
+        lines.append(
+            f"  ours (with our replay sampling) / dopamine = {result['update_ratio_vs_dopamine']:.2f} mean, "
+            f"{result['update_min_ratio_vs_dopamine']:.2f} min, {result['update_cpu_ratio_vs_dopamine']:.2f} CPU time "
+            f"({result['update_cpu_ms']:.1f} vs {dop['update_cpu_ms']:.1f} ms); CPUs {result['affinity']}, "
+            f"load average {result['load_avg_before']:.2f} -> {result['load_avg_after']:.2f}"
+        )
+    return "\n".join(lines)
 
 
 def _describe(report: dict[str, Any]) -> str:
@@ -296,6 +362,8 @@ def register(verbs: argparse._SubParsersAction) -> None:
     parser.add_argument("--env-steps", type=int, default=300, help="batched env steps timed (default 300)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     parser.add_argument("--compare-sheeprl", action="store_true", help="also time sheeprl 0.8.4 (own venv)")
+    parser.add_argument("--compare-dopamine", action="store_true",
+                        help="with --algo der: also time Dopamine 4.1.2's DER update (own venv)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(handler=run_bench)
 

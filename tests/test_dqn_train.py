@@ -111,3 +111,9 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(reference: tuple[str, P
     done = run_cli(["train", "Breakout", "--seed", "0", "--algo", other, "--preset", "debug", "--out", str(ref)])
     assert done.returncode == 2 and f"was made with algo={algo}, this command asks {other}" in done.stderr
     assert folder_digest(ref) == before
+
+
+def test_bench_comparisons_refuse_the_wrong_algorithm() -> None:
+    for args, message in ((["--compare-dopamine"], "--algo der"), (["--algo", "der", "--compare-sheeprl"], "DreamerV2")):
+        done = run_cli(["bench", *args, "--updates", "1"])
+        assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr

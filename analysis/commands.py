@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 DEFAULT_REPS = 2000  # keep equal to analysis.aggregate.DEFAULT_REPS (not imported: keeps --help fast)
 
@@ -44,6 +45,36 @@ def register(verbs: argparse._SubParsersAction) -> None:
     _add_common(plot)
     plot.add_argument("--out", required=True, help="folder for the figures")
     plot.set_defaults(handler=plot_command)
+
+    compare = verbs.add_parser(
+        "compare", help="reproduction check: our runs against a published algorithm, per game and overall",
+        description="Place our runs' final scores in the published per-run distribution of ALGO, game by game "
+                    "(percentiles, exact two-sided rank-sum test at level 0.05), and overall (IQM of HNS and "
+                    "P(ours > published) with stratified bootstrap CIs: 'reproduced' when that CI contains 0.5). "
+                    "Protocols are compared first; a difference refuses the comparison unless allowed.")
+    compare.add_argument("inputs", nargs="+", metavar="OURS",
+                         help="run folders, sweep folders or a long CSV (algorithm,game,seed[,step],score), as `table`")
+    compare.add_argument("--against", required=True, metavar="ALGO",
+                         help="a shipped baseline (e.g. DER; see `atari100k baselines`) or another input path")
+    compare.add_argument("--name", action="append", default=[],
+                         help="name for OURS (as `table --name`: once for all inputs, or once per input)")
+    compare.add_argument("--algorithm", default=None,
+                         help="which algorithm of OURS when it holds several (label such as 'DER (ours)', or 'der')")
+    compare.add_argument("--against-name", default=None, help="name for ALGO when it is a path")
+    compare.add_argument("--against-algorithm", default=None,
+                         help="which algorithm of ALGO when it is a path holding several")
+    compare.add_argument("--allow-protocol-mismatch", action="store_true",
+                         help="compare despite protocol differences (every difference is printed)")
+    compare.add_argument("--allow-partial", action="store_true",
+                         help="score unfinished runs at their latest evaluation (their budget then differs)")
+    compare.add_argument("--format", choices=("markdown", "json"), default="markdown")
+    compare.add_argument("--out", default=None, help="write to this file (atomically) instead of stdout")
+    compare.add_argument("--figure", default=None, metavar="PATH",
+                         help="also draw the per-game figure (.png, .pdf or .svg)")
+    compare.add_argument("--reps", type=int, default=DEFAULT_REPS,
+                         help=f"stratified bootstrap replications (default {DEFAULT_REPS})")
+    compare.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    compare.set_defaults(handler=compare_command)
 
     baselines = verbs.add_parser("baselines", help="list the shipped published baselines",
                                  description="What is shipped: algorithm, runs per game, budget, protocol, source.")
@@ -91,6 +122,39 @@ def plot_command(args: argparse.Namespace) -> int:
                            reps=args.reps, seed=args.seed)
     for path in written:
         print(path)
+    return 0
+
+
+def compare_command(args: argparse.Namespace) -> int:
+    """`atari100k compare`: check output paths, load both sides, compare, print or write atomically."""
+    from analysis.compare import (FIGURE_SUFFIXES, build_comparison, check_output_path, comparison_figure,
+                                  render_comparison, side_from_inputs, side_from_spec)
+    from atari100k.errors import UsageError
+    from atari100k.fileio import atomic_write_text
+
+    if args.reps < 1:
+        raise UsageError("--reps must be >= 1")
+    if args.out:
+        check_output_path(args.out, "--out")
+    if args.figure:
+        check_output_path(args.figure, "--figure", FIGURE_SUFFIXES)
+        if args.out and Path(args.out).resolve() == Path(args.figure).resolve():
+            raise UsageError("--out and --figure name the same file")
+    ours = side_from_inputs(args.inputs, args.name, args.algorithm, args.allow_partial)
+    against = side_from_spec(args.against, args.against_name, args.against_algorithm, args.allow_partial)
+    comparison = build_comparison(ours, against, reps=args.reps, seed=args.seed,
+                                  allow_protocol_mismatch=args.allow_protocol_mismatch)
+    text = render_comparison(comparison, args.format)
+    if args.figure:
+        comparison_figure(comparison, args.figure)
+    if args.out:
+        atomic_write_text(args.out, text)
+        print(f"wrote {args.out} ({args.format}, {len(comparison.games)} games, verdict: "
+              f"{comparison.verdict or 'none (too few runs)'})")
+    else:
+        sys.stdout.write(text)
+    if args.figure:
+        print(f"wrote {args.figure}", file=sys.stderr if not args.out else sys.stdout)
     return 0
 
 

@@ -16,74 +16,52 @@
    the same way while their results are reported as one protocol.
 
 2. **Per game.** Each of our runs' final score (the last evaluation of each run) is placed in
-   the published per-run distribution, and our k runs are tested against the n published ones:
+   the published per-run distribution, and our k runs are tested against the n published ones
+   (`analysis.rank_test`, which defines the numbers and says why this test and what it can and
+   cannot detect):
 
-   - *percentile* of one run = mid-rank percentile, 100 * (published runs below it + 0.5 *
-     published runs equal to it) / n; 0 = below every published run, 100 = above every one;
+   - *percentile* of one run = mid-rank percentile in the published runs (0 = below every
+     published run, 100 = above every one);
    - *published median and 5-95% range*: `np.percentile` (linear interpolation) of the n
      published per-run scores;
-   - *verdict*: a two-sided **exact rank-sum (Wilcoxon-Mann-Whitney) test** of our k runs
-     against the n published runs at level LEVEL = 0.05: "below" / "above" when p < 0.05 (the
-     side from our mean rank), else "consistent". Why this test: it needs no distributional
-     assumption (per-run Atari scores are skewed, bimodal, tied), it is exact for a handful of
-     runs against ~100 (a t-test or a normal approximation is not), and P(ours > published) =
-     U / (k n) is the per-game term of rliable's probability of improvement, so the per-game
-     and the aggregate answers measure the same thing. The p-value is the permutation
-     distribution of the sum of our mid-ranks over all C(k + n, k) equally likely splits of
-     the pooled runs (ties kept as they are), computed exactly by dynamic programming
-     (`rank_sum_test`); past EXACT_MAX_WORK (e.g. 100 runs against 100) the normal
-     approximation with tie and continuity corrections is used, and said. With k = 1 or 2 the
-     test has little power: the smallest two-sided p-value is 2 / C(k + n, k) (k = 1, n = 100:
-     2/101 = 0.0198), so one run is "below" only when it is below every published run, and
-     with n < 39 one run can never be; the verdict is then "consistent" by construction, and
-     the output says so. 26 games at level 0.05 give about 1.3 "below"/"above" verdicts by
-     chance even when everything is reproduced: per-game verdicts are not corrected for
+   - *verdict*: a two-sided exact rank-sum (Wilcoxon-Mann-Whitney) test at level LEVEL = 0.05:
+     "below" / "above" when p < 0.05, else "consistent". Per-game verdicts are not corrected for
      multiplicity; the aggregate verdict is the overall check.
 
 3. **Aggregate.** On the common games, IQM of human-normalised scores of both, each with
    rliable's stratified bootstrap 95% CI (`analysis.aggregate`, as `table`), and P(ours >
    published) averaged over games with its stratified independent bootstrap CI (rliable's
-   statistic, vectorised in `improvement_probability`; rliable's bootstrap). Verdict:
-   "reproduced" when that CI contains 0.5, else "better than published" / "worse than
-   published". The bootstrap needs at least 2 runs per game on each side; with fewer, the
+   statistic, vectorised in `analysis.rank_test.improvement_probability`; rliable's
+   bootstrap). Verdict: "reproduced" when that CI contains 0.5, else "better than published" /
+   "worse than published". The bootstrap needs at least 2 runs per game on each side; with fewer, the
    point estimates are shown and no overall verdict is given. With few runs the percentile
    bootstrap is somewhat narrow (it resamples k runs; its variance is about (k - 1)/k of the
    truth): of 40 random 5-run splits of DER's shipped runs, 37 read "reproduced" against the
    other 95 (tests/test_analysis_compare.py checks the rate), and the output says so.
 
-`build_comparison` computes a `Comparison`; `render_comparison` formats it (markdown, JSON);
-`comparison_figure` draws it. Nothing here prints; files are written atomically.
+`build_comparison` computes a `Comparison`; `analysis.compare_report` formats it (markdown, JSON)
+and draws it. Nothing here prints or writes files.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import os
-import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
-import scipy.stats
 
 from analysis import aggregate as agg
 from analysis.baselines import Baseline, final_baseline_scores, find_baseline
 from analysis.normalize import add_hns
+from analysis.rank_test import (LEVEL, RankTest, game_verdict, improvement_probability, midrank_percentiles,
+                                rank_sum_test)
 from analysis.scores import algorithm_label, final_scores, load_inputs
 from analysis.table import ALGORITHM_CHOICE_FIELDS
 from atari100k.errors import UsageError
 from atari100k.games import ALL_GAMES
 
-LEVEL = 0.05
-"""Level of the per-game two-sided test."""
-EXACT_MAX_WORK = 1e8
-"""Largest exact rank-sum computation (pooled runs x smaller group x rank-sum range); past it the
-normal approximation is used (it is then accurate to far better than the level)."""
-FORMATS = ("markdown", "json")
-FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 VERDICTS = ("reproduced", "better than published", "worse than published")
 
 NOOP_FAMILY_30 = "up to 30 no-op starts"
@@ -122,108 +100,6 @@ PUBLISHED_PROTOCOLS: dict[str, dict[str, Any]] = {
     "DrQ(eps)": {"evaluation": EVAL_AFTER_TRAINING, "eval_episodes": 100},
     "DrQ": {"evaluation": EVAL_AFTER_TRAINING, "eval_episodes": 100},
 }
-
-
-# ---------------------------------------------------------------- statistics
-
-@dataclass(frozen=True)
-class RankTest:
-    """A two-sided rank-sum test of our runs against published runs on one game."""
-
-    p_value: float
-    prob_greater: float
-    """P(ours > published) = U / (k n), ties counted 1/2 (rliable's per-game term)."""
-    direction: str
-    """'below' or 'above': the side our mean rank lies on ('equal' at exactly the middle)."""
-    exact: bool
-    """True: exact permutation distribution; False: normal approximation (large samples)."""
-    min_p_value: float | None
-    """The smallest two-sided p-value attainable with these k, n and ties (exact only)."""
-
-
-def midrank_percentiles(ours: Sequence[float], published: Sequence[float]) -> np.ndarray:
-    """Mid-rank percentile of each of our runs in the published distribution.
-
-    Args:
-      ours: our per-run scores `[k]`; published: published per-run scores `[n]`.
-    Returns:
-      `[k]` floats in [0, 100]: 100 * (#published < x + 0.5 * #published == x) / n.
-    """
-    y = np.sort(np.asarray(published, float))
-    x = np.asarray(ours, float)
-    below = np.searchsorted(y, x, side="left")
-    equal = np.searchsorted(y, x, side="right") - below
-    return 100.0 * (below + 0.5 * equal) / len(y)
-
-
-def _subset_sum_distribution(values: np.ndarray, m: int) -> np.ndarray:
-    """P(sum = s) of a uniformly random m-subset of `values` (non-negative integers), s = 0..max."""
-    top = int(np.sort(values)[len(values) - m:].sum())
-    ways = np.zeros((m + 1, top + 1))
-    ways[0, 0] = 1.0
-    for v in values:
-        ways[1:, v:] += ways[:-1, :top + 1 - v].copy()
-    return ways[m] / math.comb(len(values), m)
-
-
-def rank_sum_test(ours: Sequence[float], published: Sequence[float]) -> RankTest:
-    """Two-sided Wilcoxon-Mann-Whitney rank-sum test of our k runs against n published runs.
-
-    The statistic is the sum of our runs' mid-ranks in the pooled k + n scores. Its null
-    distribution is the permutation distribution over all C(k + n, k) splits of the pooled
-    mid-ranks (ties kept), computed exactly (doubled mid-ranks are integers: a subset-sum
-    count over the smaller group) when that costs at most EXACT_MAX_WORK, else approximated
-    by the normal distribution with tie and continuity corrections (scipy's asymptotic
-    Mann-Whitney U). p = min(1, 2 * min(P(S <= s), P(S >= s))).
-
-    Args:
-      ours: `[k]` per-run scores (k >= 1); published: `[n]` per-run scores (n >= 1).
-    Returns:
-      RankTest.
-    """
-    x, y = np.asarray(ours, float), np.asarray(published, float)
-    k, n = len(x), len(y)
-    if k < 1 or n < 1:
-        raise UsageError("the rank test needs at least one run on each side")
-    ranks = scipy.stats.rankdata(np.concatenate([x, y]))
-    u = float(ranks[:k].sum() - k * (k + 1) / 2)
-    prob_greater = u / (k * n)
-    middle = k * n / 2
-    direction = "below" if u < middle else "above" if u > middle else "equal"
-    doubled = np.rint(2 * ranks).astype(np.int64)
-    m = min(k, n)
-    work = (k + n) * (m + 1) * float(np.sort(doubled)[-m:].sum())
-    if work > EXACT_MAX_WORK:
-        p = float(scipy.stats.mannwhitneyu(x, y, alternative="two-sided", method="asymptotic").pvalue)
-        return RankTest(min(1.0, p), prob_greater, direction, False, None)
-    dist = _subset_sum_distribution(doubled, m)
-    # The smaller group's sum (ours, or the published runs' when they are fewer: our sum is large
-    # exactly when theirs is small, and the two-sided p-value is the same either way).
-    observed = int(doubled[:k].sum()) if m == k else int(doubled[k:].sum())
-    lower, upper = np.cumsum(dist), np.cumsum(dist[::-1])[::-1]
-    p = min(1.0, 2.0 * min(float(lower[observed]), float(upper[observed])))
-    support = np.flatnonzero(dist > 0)
-    min_p = min(1.0, float(np.min(2.0 * np.minimum(lower[support], upper[support]))))
-    return RankTest(p, prob_greater, direction, True, min_p)
-
-
-def game_verdict(test: RankTest, level: float = LEVEL) -> str:
-    """'below' / 'above' when the test rejects at `level`, else 'consistent'."""
-    return test.direction if test.p_value < level and test.direction != "equal" else "consistent"
-
-
-def improvement_probability(scores_x: np.ndarray, scores_y: np.ndarray) -> float:
-    """P(X > Y) averaged over games: rliable.metrics.probability_of_improvement, vectorised.
-
-    Args:
-      scores_x: `[runs_x, games]`; scores_y: `[runs_y, games]`.
-    Returns:
-      mean over games of (#pairs x > y + 0.5 #pairs x == y) / (runs_x runs_y), which is
-      rliable's Mann-Whitney U / (runs_x runs_y) per game (and 0.5 for identical columns).
-    """
-    x, y = np.asarray(scores_x, float)[:, None, :], np.asarray(scores_y, float)[None, :, :]
-    per_game = np.mean((x > y) + 0.5 * (x == y), axis=(0, 1))
-    return float(np.mean(per_game))
 
 
 # ---------------------------------------------------------------- the two sides
@@ -386,7 +262,8 @@ def _comparable(value: Any) -> Any:
     return str(value)
 
 
-def _text(value: Any) -> str:
+def field_text(value: Any) -> str:
+    """A protocol value as shown: None = "not recorded", booleans yes/no, large integers with commas."""
     if value is None:
         return "not recorded"
     if isinstance(value, bool):
@@ -414,7 +291,7 @@ def check_protocols(ours: Side, against: Side) -> ProtocolCheck:
             status = "same"
         else:
             status = "differs"
-            differences.append(f"{title}: {ours.label} {_text(a)}, {against.label} {_text(b)}")
+            differences.append(f"{title}: {ours.label} {field_text(a)}, {against.label} {field_text(b)}")
         rows.append({"field": key, "title": title, "ours": a, "against": b, "status": status})
     missing = [r["title"] for r in rows if r["status"] == "not recorded"]
     if missing:
@@ -429,7 +306,7 @@ def check_protocols(ours: Side, against: Side) -> ProtocolCheck:
     for key, title in ALGORITHM_CHOICE_FIELDS:
         a, b = ours.protocol.get(key), against.protocol.get(key)
         if a is not None or b is not None:
-            choices.append(f"{title}: {ours.label} {_text(a)}; {against.label} {_text(b)}")
+            choices.append(f"{title}: {ours.label} {field_text(a)}; {against.label} {field_text(b)}")
     return ProtocolCheck(rows, differences, notes, choices)
 
 
@@ -551,258 +428,3 @@ def build_comparison(ours: Side, against: Side, reps: int = agg.DEFAULT_REPS, se
                    else "better than published" if poi.ci[0] > 0.5 else "worse than published")
     return Comparison(ours, against, per_game, iqm, poi, verdict, runs, check, bootstrap, notes, level,
                       allow_protocol_mismatch)
-
-
-# ---------------------------------------------------------------- text
-
-def _num(x: float) -> str:
-    if abs(x) >= 10_000:
-        return f"{x:,.0f}"
-    return f"{x:.1f}" if abs(x) >= 10 else f"{x:.2f}"
-
-
-def _estimate(e: agg.Estimate | float) -> str:
-    if isinstance(e, agg.Estimate):
-        return f"{e.value:.3f} [{e.ci[0]:.3f}, {e.ci[1]:.3f}]"
-    return f"{e:.3f} (no CI)"
-
-
-def _p_text(test: RankTest) -> str:
-    text = f"{test.p_value:.3f}" if test.p_value >= 0.001 else f"{test.p_value:.1e}"
-    return text if test.exact else text + " (normal approx.)"
-
-
-def verdict_counts(comparison: Comparison) -> dict[str, int]:
-    """How many games got each per-game verdict."""
-    return {v: sum(g.verdict == v for g in comparison.games) for v in ("consistent", "below", "above")}
-
-
-def headline(comparison: Comparison) -> str:
-    """One line: the overall verdict and what it rests on."""
-    c = comparison
-    poi = _estimate(c.poi)
-    if c.verdict is None:
-        return f"no overall verdict (too few runs for a bootstrap); P({c.ours.label} > {c.against.label}) = {poi}"
-    reason = {"reproduced": "its 95% CI contains 0.5", "better than published": "its 95% CI lies above 0.5",
-              "worse than published": "its 95% CI lies below 0.5"}[c.verdict]
-    return f"**{c.verdict}**: P({c.ours.label} > {c.against.label}) = {poi}; {reason}"
-
-
-def method_lines(comparison: Comparison) -> list[str]:
-    """How every number was obtained (the output's footnotes)."""
-    c = comparison
-    k = sorted({len(g.ours) for g in c.games})
-    n = sorted({g.published_runs for g in c.games})
-    k_text = str(k[0]) if len(k) == 1 else f"{k[0]}-{k[-1]}"
-    n_text = str(n[0]) if len(n) == 1 else f"{n[0]}-{n[-1]}"
-    b = c.bootstrap
-    lines = [
-        f"{c.ours.label}: {k_text} run(s) per game; a run's score: {c.ours.score_text}. Source: {c.ours.source}.",
-        f"{c.against.label}: {n_text} run(s) per game; a run's score: {c.against.score_text}. "
-        f"Source: {c.against.source}.",
-        "Published median and 5-95% range: percentiles of the published per-run scores (numpy, linear "
-        "interpolation).",
-        "Percentile of a run: mid-rank percentile in the published runs, 100 * (#below + 0.5 * #equal) / n; "
-        "0 = below every published run, 100 = above every one.",
-        f"Verdict per game: two-sided exact Wilcoxon-Mann-Whitney rank-sum test of our runs against the published "
-        f"runs (permutation distribution of our mid-rank sum over all splits of the pooled runs, ties kept) at "
-        f"level {c.level:g}; 'below'/'above' when p < {c.level:g}. Chosen because it assumes no distribution, is "
-        f"exact for a handful of runs against ~100, and its P(ours > published) = U/(k n) is the per-game term of "
-        f"the aggregate P(improvement). With 1-2 runs it has little power: one run against n published runs "
-        f"reaches at best p = 2/(n+1), so it is 'below'/'above' only outside every published run (n >= 40), "
-        f"and 'consistent' otherwise by construction. {len(c.games)} tests at level {c.level:g} give about "
-        f"{c.level * len(c.games):.1f} 'below'/'above' by chance when everything is reproduced (no multiplicity "
-        f"correction); the overall verdict is the aggregate one.",
-        f"Aggregates over the {len(c.games)} common game(s): HNS = (score - random) / (human - random) (rliable's "
-        f"Atari table); IQM with 95% CIs and P({c.ours.label} > {c.against.label}) averaged over games "
-        f"(Mann-Whitney U/(k n) per game) with its 95% CI: {b['method']}, {b['reps']} reps, seed {b['seed']}; "
-        f"runs per game in the aggregates: " + ", ".join(f"{a} {r}" for a, r in c.runs.items()) + ". "
-        f"Verdict: 'reproduced' when the CI of P(ours > published) contains 0.5, else 'better than published' / "
-        f"'worse than published'.",
-    ]
-    if 1 < min(c.runs.values()) <= 10:
-        lines.append(f"With {min(c.runs.values())} runs per game the bootstrap resamples only those runs, so its CI is "
-                     f"somewhat narrow: of 40 random 5-run splits of DER's own runs, 37 read 'reproduced' against "
-                     f"the other 95 (about 92%, not 95%).")
-    cannot = [g.game for g in c.games if g.test.min_p_value is not None and g.test.min_p_value >= c.level]
-    if cannot:
-        lines.append(f"With these run counts the test cannot reach p < {c.level:g} on {', '.join(cannot)}: "
-                     f"'consistent' there is by construction, not evidence.")
-    return lines
-
-
-def _runs_cell(values: list[float], fmt) -> str:
-    if len(values) <= 5:
-        return ", ".join(fmt(v) for v in values)
-    return f"median {fmt(float(np.median(values)))} [{fmt(min(values))}, {fmt(max(values))}] ({len(values)} runs)"
-
-
-def _markdown(c: Comparison) -> str:
-    ours, them = c.ours.label, c.against.label
-    out = [f"**Reproduction check: {ours} against {them} on {len(c.games)} game"
-           f"{'s' if len(c.games) != 1 else ''}**", "", headline(c), ""]
-    if c.protocol.differences:
-        out += [f"Compared despite {len(c.protocol.differences)} protocol difference(s) (listed under Protocol): "
-                f"the scores are not measured alike.", ""]
-    counts = verdict_counts(c)
-    out += [f"| Game | {ours}: runs | {them}: median [5%, 95%] (n) | percentile of each run | P(ours > pub.) | p | "
-            f"verdict |", "|---|---:|---:|---:|---:|---:|---|"]
-    for g in c.games:
-        verdict = g.verdict if g.verdict == "consistent" else f"**{g.verdict}**"
-        out.append(f"| {g.game} | {_runs_cell(g.ours, _num)} | {_num(g.published_median)} "
-                   f"[{_num(g.published_range[0])}, {_num(g.published_range[1])}] ({g.published_runs}) | "
-                   f"{_runs_cell(g.percentiles, lambda p: f'{p:.0f}')} | {g.test.prob_greater:.2f} | "
-                   f"{_p_text(g.test)} | {verdict} |")
-    out += ["", f"Per game: {counts['consistent']} consistent, {counts['below']} below, {counts['above']} above "
-                f"(level {c.level:g}; about {c.level * len(c.games):.1f} expected by chance).", ""]
-    out += ["| Aggregate (HNS, 1.0 = human) | value [95% CI] |", "|---|---:|"]
-    for label, e in c.iqm.items():
-        out.append(f"| IQM {label} ({c.runs[label]} runs/game) | {_estimate(e)} |")
-    out.append(f"| P({ours} > {them}) | {_estimate(c.poi)} |")
-    out += ["", "**Protocol**", "", f"| field | {ours} | {them} | |", "|---|---|---|---|"]
-    for r in c.protocol.rows:
-        out.append(f"| {r['title']} | {_text(r['ours'])} | {_text(r['against'])} | {r['status']} |")
-    out.append("")
-    if c.protocol.differences:
-        out.append("- **Protocol differences (compared anyway: --allow-protocol-mismatch):** "
-                   + "; ".join(c.protocol.differences))
-    out.extend(f"- {n}" for n in c.protocol.notes)
-    if c.protocol.agent_choices:
-        out.append("- The agents' own choices, not the protocol (not compared): " + "; ".join(c.protocol.agent_choices))
-    out += ["", "**How the numbers were obtained**", ""]
-    out.extend(f"{i}. {line}" for i, line in enumerate(method_lines(c), 1))
-    if c.notes:
-        out += ["", *[f"- Note: {n}" for n in c.notes]]
-    return "\n".join(out) + "\n"
-
-
-def _estimate_json(e: agg.Estimate | float) -> dict[str, Any]:
-    return e.as_dict() if isinstance(e, agg.Estimate) else {"value": float(e), "ci": None}
-
-
-def comparison_json(c: Comparison) -> dict[str, Any]:
-    """The comparison as a JSON-ready dict (HNS as fractions, raw scores per game)."""
-    def side(s: Side) -> dict[str, Any]:
-        return {"label": s.label, "published": s.published, "score": s.score_text, "source": s.source,
-                "protocol": s.protocol, "noop_detail": s.noop_detail}
-
-    return {
-        "ours": side(c.ours), "against": side(c.against),
-        "verdict": c.verdict, "headline": headline(c).replace("**", ""),
-        "aggregate": {"iqm_hns": {label: _estimate_json(e) for label, e in c.iqm.items()},
-                      "probability_of_improvement": _estimate_json(c.poi),
-                      "runs_per_game": c.runs, "games": len(c.games), "bootstrap": c.bootstrap},
-        "games": [{"game": g.game, "seeds": g.seeds, "ours": g.ours, "percentiles": g.percentiles,
-                   "published": {"runs": g.published_runs, "median": g.published_median,
-                                 "p5": g.published_range[0], "p95": g.published_range[1]},
-                   "test": {"name": "two-sided Wilcoxon-Mann-Whitney rank-sum test", "p_value": g.test.p_value,
-                            "exact": g.test.exact, "min_p_value": g.test.min_p_value,
-                            "prob_ours_greater": g.test.prob_greater, "level": c.level},
-                   "verdict": g.verdict} for g in c.games],
-        "verdict_counts": verdict_counts(c),
-        "protocol": {"fields": c.protocol.rows, "differences": c.protocol.differences,
-                     "mismatch_allowed": c.protocol_mismatch_allowed, "notes": c.protocol.notes,
-                     "agent_choices": c.protocol.agent_choices},
-        "method": method_lines(c), "notes": c.notes,
-    }
-
-
-def render_comparison(c: Comparison, fmt: str = "markdown") -> str:
-    """Format a Comparison as `markdown` or `json` text."""
-    if fmt not in FORMATS:
-        raise UsageError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
-    if fmt == "json":
-        return json.dumps(comparison_json(c), indent=2, default=_json_default) + "\n"
-    return _markdown(c)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return str(value)
-
-
-# ---------------------------------------------------------------- files
-
-def check_output_path(path: str | Path, flag: str, suffixes: Sequence[str] | None = None) -> Path:
-    """Refuse (UsageError, one line) an output path that cannot be written, before any work.
-
-    A path that is a folder, lies under a file, or whose nearest existing folder is not
-    writable is refused; missing folders are created when writing. `suffixes`: allowed endings.
-    """
-    p = Path(path)
-    if str(path).endswith(("/", os.sep)) or p.is_dir():
-        raise UsageError(f"{flag} {path}: is a folder; give a file path")
-    if suffixes is not None and p.suffix.lower() not in suffixes:
-        raise UsageError(f"{flag} {path}: give a file ending in {', '.join(suffixes)}")
-    probe = p.parent if str(p.parent) else Path(".")
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if not probe.is_dir():
-        raise UsageError(f"{flag} {path}: {probe} is a file, not a folder")
-    if not os.access(probe, os.W_OK | os.X_OK) or (p.exists() and not os.access(p, os.W_OK)):
-        raise UsageError(f"{flag} {path}: not writable")
-    return p
-
-
-_VERDICT_COLORS = {"consistent": "0.15", "below": "tab:red", "above": "tab:blue"}
-
-
-def comparison_figure(c: Comparison, path: str | Path) -> Path:
-    """Per game, the published runs (box: median, quartiles, whiskers at 5-95%; dots: every run)
-    and our runs (diamonds), each game on its own raw-score axis; written atomically.
-
-    The format follows the suffix (.png, .pdf, .svg); PDF/SVG text stays text (TrueType).
-    """
-    import matplotlib
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    from atari100k.fileio import atomic_write
-
-    path = Path(path)
-    # `orientation` replaced `vert` in matplotlib 3.10.
-    horizontal = ({"orientation": "horizontal"} if tuple(map(int, matplotlib.__version__.split(".")[:2])) >= (3, 10)
-                  else {"vert": False})
-    ncol = min(5, len(c.games))
-    nrow = -(-len(c.games) // ncol)
-    rng = np.random.default_rng(0)
-    with matplotlib.rc_context({"pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "none"}):
-        width = 3.0 * ncol
-        footer = textwrap.wrap(
-            f"x: raw game score, each game on its own axis. Our score per run: {c.ours.score_text}. Published: "
-            f"{c.against.score_text}. Per-game verdict: two-sided exact rank-sum test at level {c.level:g} (p in "
-            f"each title). Overall: P(ours > published) with a stratified bootstrap 95% CI, "
-            f"{c.bootstrap['reps']} reps, seed {c.bootstrap['seed']}.", width=int(width * 20))
-        footer_in = 0.14 * len(footer) + 0.1
-        fig = Figure(figsize=(width, 1.25 * nrow + 0.7 + footer_in))
-        axes = fig.subplots(nrow, ncol, squeeze=False)
-        for ax, g in zip(axes.flat, c.games):
-            theirs = c.against.final.loc[c.against.final["game"] == g.game, "score"].to_numpy(float)
-            ax.boxplot(theirs, whis=(5, 95), showfliers=False, positions=[0], widths=0.5,
-                       medianprops={"color": "0.1"}, boxprops={"color": "0.4"}, whiskerprops={"color": "0.4"},
-                       capprops={"color": "0.4"}, **horizontal)
-            ax.scatter(theirs, rng.uniform(-0.18, 0.18, len(theirs)), s=4, color="0.55", alpha=0.5, lw=0)
-            ax.scatter(g.ours, np.ones(len(g.ours)), marker="D", s=22, color="tab:orange", edgecolor="0.1",
-                       lw=0.5, zorder=3)
-            ax.set_yticks([0, 1], [f"pub. ({g.published_runs})", f"ours ({len(g.ours)})"], fontsize=7)
-            ax.set_ylim(-0.6, 1.6)
-            ax.xaxis.set_major_locator(MaxNLocator(5))
-            ax.tick_params(axis="x", labelsize=7)
-            ax.grid(axis="x", alpha=0.3)
-            ax.set_title(f"{g.game}: {g.verdict} (p={g.test.p_value:.2g})", fontsize=8,
-                         color=_VERDICT_COLORS[g.verdict])
-        for ax in list(axes.flat)[len(c.games):]:
-            ax.set_axis_off()
-        fig.suptitle(f"{c.ours.label} (diamonds) against {c.against.label} (box: median, quartiles, whiskers at "
-                     f"5-95%; dots: every published run)\n{headline(c).replace('**', '')}", fontsize=9)
-        height = fig.get_figheight()
-        fig.tight_layout(rect=(0, footer_in / height, 1, 1))
-        fig.text(0.01, 0.05 / height, "\n".join(footer), fontsize=6.5, color="0.3", ha="left", va="bottom")
-        fmt = path.suffix.lstrip(".").lower()
-        atomic_write(path, lambda handle: fig.savefig(handle, format=fmt, dpi=150), mode="wb")
-    return path

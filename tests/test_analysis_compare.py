@@ -13,8 +13,8 @@ import pytest
 import scipy.stats
 
 from analysis.baselines import final_baseline_scores, get_baseline
-from analysis.compare import (LEVEL, Side, build_comparison, game_verdict, improvement_probability,
-                              midrank_percentiles, rank_sum_test)
+from analysis.compare import Side, build_comparison
+from analysis.rank_test import LEVEL, game_verdict, improvement_probability, midrank_percentiles, rank_sum_test
 from atari100k.cli import build_parser, main
 
 # `main` builds the whole parser, which imports submitit, whose logging.config.dictConfig closes every
@@ -294,7 +294,7 @@ def test_bad_output_paths_and_against_refused_before_any_work(capsys, tmp_path):
 
 
 def test_analysis_compare_stays_torch_free():
-    code = ("import sys, analysis.compare, analysis.commands; "
+    code = ("import sys, analysis.rank_test, analysis.compare, analysis.compare_report, analysis.commands; "
             "bad = sorted(m for m in sys.modules if m == 'torch' or m.split('.')[0] == 'agent'); "
             "sys.exit(f'imported {bad}' if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -60,7 +60,7 @@ def test_pong_smoke_run_folder_is_complete(pong_run: tuple[Path, str]) -> None:
     assert (done["step"], done["frames"], done["eval_episodes"]) == (300, 1200, 2)
     returns = [float(line.split(",")[2]) for line in eval_lines[1:]]
     assert done["eval_return_mean"] == pytest.approx(sum(returns) / 2)
-    assert "Pong seed 0: eval return" in stdout and "over 2 episodes, greedy policy" in stdout
+    assert "Pong seed 0 (dreamerv2): eval return" in stdout and "over 2 episodes, greedy policy" in stdout
     assert "after 300 agent steps = 1,200 frames, sticky 0.0" in stdout
 
 
@@ -69,7 +69,7 @@ def test_finished_run_is_left_alone(pong_run: tuple[Path, str]) -> None:
     before = folder_digest(out)
     again = run_cli([*PONG, "--out", str(out)])
     assert again.returncode == 0, again.stderr
-    assert again.stdout.startswith("already finished: Pong seed 0: eval return")
+    assert again.stdout.startswith("already finished: Pong seed 0 (dreamerv2): eval return")
     assert folder_digest(out) == before
     result = train_run(RunSpec.make("Pong", 0, ("debug",), ["env.max_episode_frames=400"], 300), out)
     assert result.status == "already_done" and result.summary["step"] == 300

@@ -12,7 +12,8 @@ Two classes share one API and one protocol (every field of `EnvConfig`):
   the previous action that a sticky frame repeats, so with ALE's own sticky actions a
   restored run diverges at the first sticky frame (found by the round-trip test).
   Ours is ALE's rule: on every emulator frame, with probability sticky_action_prob the
-  previously executed action is executed again instead of the agent's.
+  previously executed action is executed again instead of the agent's (the agent's action
+  stays what the later frames of the repeat try first).
 - `FastAtariEnv`: evaluation only. `ale_py.AtariVectorEnv` (native, threaded) with the
   same settings. It has no per-copy clone/restore in ale_py 0.12, hence it cannot be the
   training env; evaluation restarts from scratch after a preemption, so it need not be.
@@ -211,10 +212,14 @@ class AtariEnv:
         reward, grabbed = 0.0, 0
         sticky, rng = cfg.sticky_action_prob, self._rngs[i]
         for t in range(cfg.action_repeat):
+            # ALE's rule, per emulator frame: the agent's action, or with probability p the
+            # previously executed one. The agent's action is kept for the next frames of the
+            # repeat, so it is lost for a whole step only when all its frames are sticky.
+            executed = action
             if sticky > 0.0 and rng.random() < sticky:
-                action = int(self._prev_action[i])
-            self._prev_action[i] = action
-            reward += ale.act(self._actions[action])
+                executed = int(self._prev_action[i])
+            self._prev_action[i] = executed
+            reward += ale.act(self._actions[executed])
             over = ale.game_over(with_truncation=False)
             if over or t >= cfg.action_repeat - 2:
                 self._grab(ale, self._frames[grabbed % 2])

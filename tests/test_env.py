@@ -194,3 +194,53 @@ def test_make_env_dispatch():
     env = make_env("ALE/Pong-v5", EnvConfig(), 1, 0)
     assert isinstance(env, AtariEnv) and env.game == "Pong"
     assert isinstance(make_env("pong", EnvConfig(), 1, 0, restorable=False), FastAtariEnv)
+
+
+class _RecordingALE:
+    """Delegates to an ALEInterface and records every emulator frame's executed action."""
+
+    def __init__(self, ale, log: list) -> None:
+        self._ale, self._log = ale, log
+
+    def act(self, action, *args):
+        self._log.append(action)
+        return self._ale.act(action, *args)
+
+    def __getattr__(self, name):
+        return getattr(self._ale, name)
+
+
+def test_sticky_actions_follow_ales_per_frame_rule():
+    """ALE (StellaEnvironment::act): on every emulator frame, with probability p the previous
+    executed action is repeated instead of the agent's. So when the agent switches action, it
+    is lost for a whole 4-frame step with probability p^4 (0.4% at p = 0.25), and each frame
+    repeats the previous action with probability p. (The old rule lost it for the step 25% of
+    the time: once a frame was sticky, the rest of the repeat copied it.)"""
+    p, steps = 0.25, 6000
+    env = AtariEnv("Breakout", EnvConfig(sticky_action_prob=p, noop_max=0, max_episode_frames=108_000), 1, 3)
+    log: list = []
+    env._ales[0] = _RecordingALE(env._ales[0], log)
+    env.reset()
+    actions = np.random.default_rng(0).integers(0, env.num_actions, steps)
+    lost = switched = frame_sticky = frame_total = 0
+    previous = env._actions[0]
+    for a in actions:
+        start = len(log)
+        if env.step(np.array([a])).is_first[0]:
+            previous = env._actions[0]
+            continue
+        frames, wanted = log[start:], env._actions[int(a)]
+        if previous != wanted:
+            switched += 1
+            lost += all(f != wanted for f in frames)
+            # frame k (k >= 1 after a miss) still tries the agent's action first
+            for before, now in zip([previous] + frames[:-1], frames):
+                if before != wanted:
+                    frame_total += 1
+                    frame_sticky += now == before
+        previous = frames[-1]
+    assert switched > 3000
+    rate = lost / switched
+    assert abs(rate - p**4) < 5 * np.sqrt(p**4 * (1 - p**4) / switched) + 1e-3, rate
+    frame_rate = frame_sticky / frame_total
+    assert abs(frame_rate - p) < 5 * np.sqrt(p * (1 - p) / frame_total), frame_rate

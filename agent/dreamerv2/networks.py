@@ -5,8 +5,30 @@ Sizes follow the DreamerV2 reference Atari config (danijar/dreamerv2 configs.yam
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
+
+
+def keras_init_(module: nn.Module) -> None:
+    """The reference's Keras defaults on every Dense/Conv2D/Conv2DTranspose under `module`:
+    glorot_uniform kernels U(+-sqrt(6 / (fan_in + fan_out))) and zero biases (torch's own
+    default is U(+-1/sqrt(fan_in)) with random biases). LayerNorm keeps scale 1, offset 0,
+    as Keras'. For convolutions fan = channels x kernel area, the same in both frameworks,
+    and the transposed convs' bound is symmetric in their two fans."""
+    for layer in module.modules():
+        if isinstance(layer, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
+            nn.init.xavier_uniform_(layer.weight)
+            if layer.bias is not None:
+                nn.init.zeros_(layer.bias)
+
+
+def glorot_uniform_(weight: torch.Tensor, fan_in: int, fan_out: int) -> None:
+    """glorot_uniform with explicit fans: for one Keras Dense stored as several torch layers."""
+    bound = math.sqrt(6.0 / (fan_in + fan_out))
+    with torch.no_grad():
+        weight.uniform_(-bound, bound)
 
 
 class MLP(nn.Module):
@@ -19,6 +41,7 @@ class MLP(nn.Module):
             blocks += [nn.Linear(in_dim if index == 0 else units, units), nn.ELU(inplace=True)]
         self.hidden = nn.Sequential(*blocks)
         self.out = nn.Linear(units if layers else in_dim, out_dim)
+        keras_init_(self)
         if zero_init_output:
             # A zero-initialised reward head predicts 0 at first instead of noise that the
             # actor would chase before the head has seen a single reward.
@@ -55,6 +78,7 @@ class ConvEncoder(nn.Module):
         # Channels-last weights make every conv after the first run channels-last (oneDNN's
         # fast layout): about 1.5x faster forward + backward on CPU; same function.
         self.net = nn.Sequential(*layers).to(memory_format=torch.channels_last)
+        keras_init_(self)
         side = conv_output_size(image_size, self.KERNELS)
         self.embed_dim = in_ch * side * side
 
@@ -86,6 +110,7 @@ class ConvDecoder(nn.Module):
         self.net = nn.Sequential(*layers)
         # Channels-last as in ConvEncoder; the first layer stays contiguous for its matmul.
         self.net[1:].to(memory_format=torch.channels_last)
+        keras_init_(self)
 
     def forward(self, feat: torch.Tensor) -> torch.Tensor:
         x = self.dense(feat)
@@ -111,6 +136,7 @@ class LayerNormGRUCell(nn.Module):
         # eps 1e-3: Keras LayerNormalization's default, which the reference GRU uses.
         self.norm = nn.LayerNorm(3 * size, eps=1e-3) if layer_norm else nn.Identity()
         self.update_bias = update_bias
+        keras_init_(self)  # the reference GRU's Dense(3 * size): glorot kernel, zero bias
 
     def forward(self, x: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         parts = self.norm(self.linear(torch.cat([x, state], -1)))

@@ -16,7 +16,7 @@ from torch import nn
 
 from agent.dreamerv2.config import ModelConfig
 from agent.dreamerv2.distributions import categorical_kl, onehot_mode, straight_through_onehot
-from agent.dreamerv2.networks import LayerNormGRUCell
+from agent.dreamerv2.networks import LayerNormGRUCell, glorot_uniform_, keras_init_
 
 State = dict[str, torch.Tensor]
 
@@ -39,6 +39,11 @@ class RSSM(nn.Module):
         self.obs_deter = nn.Linear(self.deter, config.hidden)
         self.obs_embed = nn.Linear(embed_dim, config.hidden, bias=False)
         self.obs_out = nn.Sequential(nn.ELU(), nn.Linear(config.hidden, latent))
+        keras_init_(self)
+        # obs_deter + obs_embed are one Dense over [h, embed] in the reference: its glorot
+        # bound uses the combined fan-in.
+        for part in (self.obs_deter, self.obs_embed):
+            glorot_uniform_(part.weight, self.deter + embed_dim, config.hidden)
 
     @property
     def feat_dim(self) -> int:

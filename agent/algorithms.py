@@ -15,6 +15,7 @@ from agent.dqn.config import DER_PRESETS, IQN_PRESETS, DERConfig, IQNConfig
 from agent.dreamerv2.config import PRESETS as DREAMER_PRESETS
 from agent.dreamerv2.config import DreamerV2Config
 from atari100k.errors import UsageError
+from atari100k.suggest import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,8 @@ ALGORITHMS: dict[str, Algorithm] = {
 def get_algorithm(name: str) -> Algorithm:
     """The algorithm called `name`, or UsageError listing the known ones."""
     if name not in ALGORITHMS:
-        raise UsageError(f"unknown algorithm {name!r}; choose from: {', '.join(ALGORITHMS)}")
+        raise UsageError(f"unknown algorithm {name!r}; choose from: {', '.join(ALGORITHMS)}"
+                         f"{did_you_mean(name, ALGORITHMS)}")
     return ALGORITHMS[name]
 
 

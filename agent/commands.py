@@ -16,6 +16,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from atari100k.suggest import budget_arg
+
 STOP_SIGNALS = ("SIGTERM", "SIGUSR2", "SIGINT")
 
 
@@ -36,7 +38,8 @@ def register(verbs: argparse._SubParsersAction) -> None:
                        help="config presets, stacked in order (default: atari100k); e.g. --preset atari100k,debug")
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                        help="config override, e.g. --set train.batch_size=8 (repeatable)")
-    train.add_argument("--steps", type=int, default=None, help="budget in agent steps (overrides train.steps)")
+    train.add_argument("--steps", type=budget_arg, default=None,
+                       help="budget in agent steps, e.g. 100000, 1e5 or 100k (overrides train.steps)")
     train.add_argument("--out", default=None, metavar="DIR",
                        help="run folder (default: results/train/<Game>/seed_<S>)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")

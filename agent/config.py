@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from atari100k.errors import UsageError
+from atari100k.suggest import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -132,15 +133,17 @@ def apply_overrides(config: AnyConfig, overrides: dict[str, Any]) -> AnyConfig:
     for key, raw in overrides.items():
         parts = key.split(".")
         if len(parts) != 2 or parts[0] not in section_types:
+            hint = did_you_mean(key, [f"{s}.{f}" for s, cls in section_types.items() for f in _field_types(cls)])
             raise UsageError(
-                f"unknown config key {key!r} for {_algo_name(config)}; keys look like 'train.steps' "
-                f"(sections: {', '.join(section_types)}){_other_algo_hint(parts[0])}"
+                f"unknown config key {key!r} for {_algo_name(config)}{hint or _other_algo_hint(parts[0])} "
+                f"(keys look like 'train.steps'; sections: {', '.join(section_types)})"
             )
         section, name = parts
         types = _field_types(section_types[section])
         if name not in types:
             raise UsageError(
-                f"unknown config key {key!r} for {_algo_name(config)}; {section} has: {', '.join(types)}"
+                f"unknown config key {key!r} for {_algo_name(config)}{did_you_mean(key, [f'{section}.{t}' for t in types])} "
+                f"({section} has: {', '.join(types)})"
             )
         sections.setdefault(section, {})[name] = _parse_value(key, raw, types[name])
     updated = {
@@ -184,7 +187,8 @@ def split_presets(presets: list[str] | tuple[str, ...] | str | None, algo: str =
     names = tuple(p.strip() for item in items for p in item.split(",") if p.strip())
     for name in names:
         if name not in known:
-            raise UsageError(f"unknown preset {name!r} for --algo {algo}; choose from: {', '.join(known)}")
+            raise UsageError(f"unknown preset {name!r} for --algo {algo}; choose from: {', '.join(known)}"
+                             f"{did_you_mean(name, known)}")
     return names or DEFAULT_PRESETS
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -333,6 +334,9 @@ def train_run(
         if folder.has_checkpoint():
             ckpt = load_checkpoint(folder.file(CHECKPOINT), trainer.device)
             trainer.restore(ckpt)
+            print(f"{spec.game} seed {spec.seed} ({spec.algo}): resuming from step {trainer.c.step:,} of "
+                  f"{config.train.steps:,} (checkpoint of {ckpt.get('saved_at', 'unknown time')})",
+                  file=sys.stderr, flush=True)
         # Only now write: run.json, then the logs cut back to the checkpoint (to nothing without one).
         folder.start(spec, config, resumed_from_step=trainer.c.step if ckpt else None)
         folder.truncate_logs(ckpt["log_rows"] if ckpt else None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from atari100k.errors import UsageError
+from atari100k.suggest import did_you_mean
 
 # The 57 games of the Atari-57 benchmark (human/random scores exist for all of them).
 ALL_GAMES: tuple[str, ...] = (
@@ -56,8 +57,8 @@ def canonical_game(name: str) -> str:
     game = _BY_KEY.get(_key(name))
     if game is None:
         raise UsageError(
-            f"unknown game {name!r}; use a canonical name such as 'MsPacman' "
-            f"(see `atari100k baselines --games` for the list)"
+            f"unknown game {name!r}{did_you_mean(name, ALL_GAMES)} (canonical names such as 'MsPacman'; "
+            f"`atari100k baselines --games` lists them)"
         )
     return game
 

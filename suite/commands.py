@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from atari100k.suggest import budget_arg
+
 
 def register(verbs: argparse._SubParsersAction) -> None:
     """Add this package's verbs to the `atari100k` parser."""
@@ -25,7 +27,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
                       help="config preset(s) of every algorithm, stacking in order (default: atari100k)")
     what.add_argument("--set", action="append", dest="overrides", default=[], metavar="KEY=VALUE",
                       help="config override for every algorithm, e.g. --set eval.episodes=10 (repeatable)")
-    what.add_argument("--steps", type=int, help="override the budget in agent steps (smoke sweeps)")
+    what.add_argument("--steps", type=budget_arg, help="override the budget in agent steps, e.g. 100k (smoke sweeps)")
     what.add_argument("--name", help="sweep name (default: the presets joined by '-', after the algorithms "
                                      "unless dreamerv2 alone: der-iqn-atari100k)")
     what.add_argument("--out", help="sweep folder (default: results/<name>)")

@@ -16,6 +16,7 @@ from agent import ALGORITHMS, RunSpec
 from agent.config import DEFAULT_ALGO, AnyConfig, parse_set_args, resolve_config, split_presets
 from atari100k.errors import UsageError
 from atari100k.games import resolve_games
+from atari100k.suggest import did_you_mean
 
 # Named game subsets on top of atari100k.games' `all`/`atari100k` (26) and `atari57`.
 GAME_SUBSETS: dict[str, tuple[str, ...]] = {
@@ -83,7 +84,8 @@ def parse_algos(text: str | list[str] | tuple[str, ...] | None) -> tuple[str, ..
     algos = tuple(a.strip() for a in items if a.strip())
     for algo in algos:
         if algo not in ALGORITHMS:
-            raise UsageError(f"--algos: unknown algorithm {algo!r}; choose from: {', '.join(ALGORITHMS)}")
+            raise UsageError(f"--algos: unknown algorithm {algo!r}; choose from: {', '.join(ALGORITHMS)}"
+                             f"{did_you_mean(algo, ALGORITHMS)}")
     if not algos:
         raise UsageError(f"--algos: no algorithm given; choose from: {', '.join(ALGORITHMS)}")
     if len(set(algos)) != len(algos):

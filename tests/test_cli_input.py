@@ -1,0 +1,73 @@
+"""Friendlier input: budgets in any common form, "did you mean", a quiet closed pipe, a useful --help."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+from atari100k import cli
+
+from atari100k.suggest import did_you_mean, parse_budget
+from tests.test_train_helpers import run_cli
+
+
+@pytest.mark.parametrize("text", ["100000", "100_000", "1e5", "100k", "100K", "0.1M", "100,000"])
+def test_budget_forms_parse_to_the_same_number(text: str) -> None:
+    assert parse_budget(text) == 100_000
+
+
+@pytest.mark.parametrize("text", ["1x", "0", "-5", "1.5", "k", "1e-3", ""])
+def test_bad_budgets_are_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_budget(text)
+
+
+def test_did_you_mean() -> None:
+    assert did_you_mean("breakot", ["Pong", "Breakout"]) == "; did you mean 'Breakout'?"
+    assert did_you_mean("zzz", ["Pong", "Breakout"]) == ""
+
+
+@pytest.mark.parametrize("args, line", [
+    (["tabel"], "atari100k: error: argument VERB: invalid choice: 'tabel' (choose from 'train', 'bench', 'sweep', "
+     "'status', 'cancel', 'table', 'plot', 'compare', 'baselines', 'demo'); did you mean 'table'? "
+     "(see `atari100k --help`)"),
+    (["train", "Breakot", "--seed", "0"], "atari100k train: error: unknown game 'Breakot'; did you mean 'Breakout'? "
+     "(canonical names such as 'MsPacman'; `atari100k baselines --games` lists them)"),
+    (["train", "Pong", "--seed", "0", "--preset", "atari100"],
+     "atari100k train: error: unknown preset 'atari100' for --algo dreamerv2; choose from: paper, atari100k, debug; "
+     "did you mean 'atari100k'?"),
+    (["train", "Pong", "--seed", "0", "--algo", "dreamer"],
+     "atari100k train: error: unknown algorithm 'dreamer'; choose from: dreamerv2, der, iqn; did you mean 'dreamerv2'?"),
+    (["train", "Pong", "--seed", "0", "--algo", "der", "--set", "der.nstep=3"],
+     "atari100k train: error: unknown config key 'der.nstep' for --algo der; did you mean 'der.n_step'? (der has: "),
+    (["train", "Pong", "--seed", "0", "--steps", "1x"],
+     "atari100k train: error: argument --steps: '1x' is not a budget in agent steps; write e.g. 100000, 1e5 or 100k "
+     "(see `atari100k train --help`)"),
+])
+def test_input_mistakes_get_one_line_with_a_suggestion(args: list[str], line: str, tmp_path) -> None:
+    done = run_cli([*args, "--out", str(tmp_path / "x")] if args[0] == "train" else args)
+    assert done.returncode == 2
+    assert done.stderr.strip().startswith(line) and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_closed_pipe_exits_quietly(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """`atari100k baselines --games | head -1`: the reader is gone before the first line is written."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # writing now fails with EPIPE (Python ignores SIGPIPE)
+    with capsys.disabled():
+        stdout = open(write_end, "w", buffering=1)  # line-buffered: print flushes, and fails, at once
+        monkeypatch.setattr(sys, "stdout", stdout)
+        assert cli.main(["baselines", "--games"]) == 0
+        monkeypatch.undo()
+        stdout.close()  # the fd now points at /dev/null: closing flushes nothing that fails
+
+
+def test_top_level_help_shows_the_everyday_commands() -> None:
+    done = run_cli(["--help"])
+    assert done.returncode == 0
+    for command in ("atari100k train Pong --seed 0", "atari100k sweep", "atari100k status", "atari100k table",
+                    "atari100k compare"):
+        assert command in done.stdout

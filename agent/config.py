@@ -135,7 +135,7 @@ def apply_overrides(config: AnyConfig, overrides: dict[str, Any]) -> AnyConfig:
         if len(parts) != 2 or parts[0] not in section_types:
             hint = did_you_mean(key, [f"{s}.{f}" for s, cls in section_types.items() for f in _field_types(cls)])
             raise UsageError(
-                f"unknown config key {key!r} for {_algo_name(config)}{hint or _other_algo_hint(parts[0])} "
+                f"unknown config key {key!r} for {_algo_name(config)}{_other_algo_hint(parts[0])}{hint} "
                 f"(keys look like 'train.steps'; sections: {', '.join(section_types)})"
             )
         section, name = parts

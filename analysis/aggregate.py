@@ -93,9 +93,12 @@ def interval_estimates(matrices: dict[str, np.ndarray], reps: int = DEFAULT_REPS
       matrices: algorithm -> HNS matrix `[runs, games]` (run counts may differ between
         algorithms: each is bootstrapped on its own).
       reps: bootstrap replications; seed: seeds NumPy's global generator per algorithm.
+      confidence: the CI level (0.95 = 95% percentile interval).
     Returns:
       algorithm -> {metric: Estimate} for metric in METRICS.
     """
+    if not 0.0 < confidence < 1.0:
+        raise UsageError(f"--confidence must be between 0 and 1 (e.g. 0.95), not {confidence:g}")
     from rliable import library as rly
 
     out = {}
@@ -109,9 +112,10 @@ def interval_estimates(matrices: dict[str, np.ndarray], reps: int = DEFAULT_REPS
     return out
 
 
-def per_game_mean_cis(matrix_by_game: dict[str, np.ndarray], reps: int = DEFAULT_REPS, seed: int = DEFAULT_SEED
-                      ) -> dict[str, tuple[float, float]]:
-    """95% bootstrap CI of the mean raw score of each game (runs resampled within the game).
+def per_game_mean_cis(matrix_by_game: dict[str, np.ndarray], reps: int = DEFAULT_REPS, seed: int = DEFAULT_SEED,
+                      confidence: float = 0.95) -> dict[str, tuple[float, float]]:
+    """Bootstrap CI (level `confidence`, default 95%) of the mean raw score of each game (runs resampled
+    within the game).
 
     Args:
       matrix_by_game: game -> 1-D array of run scores (lengths may differ).
@@ -124,7 +128,8 @@ def per_game_mean_cis(matrix_by_game: dict[str, np.ndarray], reps: int = DEFAULT
     for game, runs in matrix_by_game.items():
         np.random.seed(seed)
         _, ci = rly.get_interval_estimates({game: np.asarray(runs, float)[:, None]},
-                                           lambda s: np.array([np.mean(s)]), reps=reps)
+                                           lambda s: np.array([np.mean(s)]), reps=reps,
+                                           confidence_interval_size=confidence)
         out[game] = (float(ci[game][0, 0]), float(ci[game][1, 0]))
     return out
 

@@ -26,6 +26,14 @@ DOPAMINE_ITERATION_FRAMES = 1_000_000
 IQN_NOTE = ("there is no published IQN at 100k steps (400k frames); Dopamine IQN appears only on the frame axis "
             "or at a stated frame budget, never as a 100k-step score")
 
+BBF_NOTE = ("the released per-run scores (RR8_BBF.csv, 52-60 runs per game) give median HNS 0.879 and mean 2.236 "
+            "over the 26 games with the first 52 runs of every game (0.880 / 2.238 with all runs), not the BBF "
+            "paper's 0.917 / 2.245. The paper's per-game table (a third-party copy, not shipped) gives 0.917 / "
+            "2.247 under the same human/random table, so the normalisation is not the cause; its per-game means "
+            "differ from the released runs' within sampling error (at most 2.1 standard errors), and the median "
+            "moves because BankHeist, whose runs are bimodal (46 of its 52 below 350 or above 800), is one of the "
+            "two middle games (paper 732.9, released runs 671.9 +- 53.2). No first-N subset of the released runs "
+            "gives the paper's numbers. See analysis/data/SOURCES.md")
 _RLIABLE = "Agarwal et al. 2021 re-runs; gs://rl-benchmark-data/atari_100k via RLE-Foundation/rllte@ddd76d5 hsuanwu/evaluation/atari_100k/"
 _DOPAMINE = "google/dopamine@5873f54 baselines/atari/data/<game>.json (Castro et al. 2018)"
 
@@ -47,6 +55,8 @@ class Baseline:
     data_name: str = ""
     """Its `algorithm` value in the shipped data (atari100k_scores.csv.gz or the Dopamine
     curves); empty = `label` (finals) or `key` (curves)."""
+    caveat: str = ""
+    """What a table says under itself whenever this baseline is a column (empty = nothing)."""
 
     @property
     def shipped_name(self) -> str:
@@ -55,14 +65,17 @@ class Baseline:
 
 
 def _final(key: str, paper: str, source: str, score: str, label: str | None = None,
-           sticky: float | None = 0.0, data_name: str = "") -> Baseline:
+           sticky: float | None = 0.0, data_name: str = "", frame_range: str | None = None,
+           caveat: str = "") -> Baseline:
     protocol = {
         "budget_steps": ATARI100K_STEPS,
         "budget_frames": ATARI100K_STEPS * FRAMES_PER_STEP,
         "sticky_action_prob": sticky,
         "score": score,
     }
-    return Baseline(key, label or key, "final", paper, source, protocol, data_name)
+    if frame_range:
+        protocol["frame_range"] = frame_range
+    return Baseline(key, label or key, "final", paper, source, protocol, data_name, caveat)
 
 
 def _curve(key: str, paper: str) -> Baseline:
@@ -97,14 +110,16 @@ CATALOG: tuple[Baseline, ...] = (
            "paper's evaluation"),
     _final("BBF", "Schwarzer et al. 2023 (replay ratio 8)",
            "google-research/google-research@5e78683 bigger_better_faster/scores/RR8_BBF.csv[GameScoreAverage]",
-           "paper's evaluation (GameScoreAverage); 52-60 runs per game"),
+           "paper's evaluation (GameScoreAverage); 52-60 runs per game", caveat=BBF_NOTE),
     _final("DreamerV3", "Hafner et al. 2023", "danijar/dreamerv3@423291a scores/data/atari100k_dreamerv3.json.gz",
            "DERIVED: mean training-episode return over 300k<frames<=400k (2023 curves)",
-           label="DreamerV3 (derived)", sticky=None),
+           label="DreamerV3 (derived)", sticky=None,
+           frame_range="training episodes over 300,000-400,000 frames"),
     _final("DreamerV3-2024", "Hafner et al. 2023 (agent version of 2024)",
            "danijar/dreamerv3@2411f7d scores/atari100k-dreamerv3.json.gz",
            "DERIVED: mean of training episodes ending at 300k<frames<=400k (2024 curves)",
-           label="DreamerV3-2024 (derived)", sticky=None),
+           label="DreamerV3-2024 (derived)", sticky=None,
+           frame_range="training episodes ending at 300,000-400,000 frames"),
     _curve("DQN", "Mnih et al. 2015; Dopamine"),
     _curve("C51", "Bellemare et al. 2017; Dopamine"),
     _curve("Rainbow", "Hessel et al. 2018; Dopamine (C51 + n-step + prioritized replay)"),
@@ -220,7 +235,13 @@ def curve_scores_at(baseline: Baseline, iteration: int) -> pd.DataFrame:
 
 
 def catalog_rows() -> list[dict[str, Any]]:
-    """What is shipped, one dict per baseline: key, label, kind, runs per game, games, budget, protocol, source."""
+    """What is shipped, one dict per baseline: key, label, kind, runs per game, games, budget, protocol, source.
+
+    `evaluation`, `frames` and `protocol` (every field of `analysis.protocol.TABLE_FIELDS`, as text)
+    are the baseline's protocol as a table column at 100k steps (a Dopamine curve: iteration 0).
+    """
+    from analysis.protocol import TABLE_FIELDS, baseline_fields, field_text
+
     finals = _final_scores_file()
     curves = dopamine_curves()
     rows = []
@@ -234,11 +255,14 @@ def catalog_rows() -> list[dict[str, Any]]:
             budget = f"{sub['iteration'].nunique()} x 1M-frame iterations"
         runs = f"{counts.min()}" if counts.min() == counts.max() else f"{counts.min()}-{counts.max()}"
         sticky = b.protocol["sticky_action_prob"]
+        fields = baseline_fields(b, 0 if b.kind == "curve" else None)
         rows.append({
             "key": b.key, "label": b.label, "kind": b.kind, "runs_per_game": runs, "games": len(counts),
             "budget": budget,
             "sticky_actions": "unverified" if sticky is None else f"{sticky:g}",
             "score": b.protocol["score"] + (f"; {IQN_NOTE}" if b.key == "IQN" else ""),
+            "evaluation": field_text(fields["evaluation"]), "frames": field_text(fields["frame_range"]),
+            "protocol": "; ".join(f"{title}: {field_text(fields[key])}" for key, title in TABLE_FIELDS),
             "paper": b.paper, "source": b.source,
         })
     return rows

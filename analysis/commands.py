@@ -32,18 +32,43 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 def register(verbs: argparse._SubParsersAction) -> None:
     """Add this package's verbs to the `atari100k` parser."""
     table = verbs.add_parser("table", help="score table with human-normalised aggregates (rliable)",
-                             description="Per-game scores, IQM/median/mean/optimality gap with 95%% stratified "
-                                         "bootstrap CIs, next to shipped baselines; the protocol is printed under it.")
+                             description="Per-game scores, IQM/median/mean/optimality gap with stratified "
+                                         "bootstrap CIs, next to shipped baselines. Every column's protocol is "
+                                         "compared with the first column's: a column that differs is marked, never "
+                                         "bold, and each difference is a note; every protocol field is printed "
+                                         "under the table.")
     _add_common(table)
-    table.add_argument("--format", choices=("markdown", "latex", "csv", "json"), default="markdown")
-    table.add_argument("--ci", action="store_true", help="per-game cells: 95%% bootstrap CI of the mean, not std")
+    table.add_argument("--format", choices=("markdown", "latex", "csv", "json"), default="markdown",
+                       help="csv and json also hold every run's score and every protocol field (a csv export "
+                            "can be given back as an input)")
+    table.add_argument("--ci", action="store_true", help="per-game cells: bootstrap CI of the mean, not std")
+    table.add_argument("--runs", type=int, default=None, metavar="N",
+                       help="only the first N runs per game of every column (by seed; published runs in file "
+                            "order), as papers with fewer runs report (SPR's median 0.415: --runs 10)")
+    table.add_argument("--games", default=None,
+                       help="only these games, e.g. Pong,Breakout (aliases allowed; 'atari100k' = the 26)")
+    table.add_argument("--confidence", type=float, default=0.95, metavar="LEVEL",
+                       help="level of every confidence interval (default 0.95)")
+    table.add_argument("--protocol", action="append", default=[], metavar="KEY=VALUE",
+                       help="protocol of the CSV inputs, field by field (overrides a <file>.protocol.json "
+                            "sidecar), e.g. sticky_action_prob=0.25, budget_steps=100000, evaluation=final; "
+                            "keys: see README")
     table.add_argument("--out", default=None, help="write to this file (atomically) instead of stdout")
     table.set_defaults(handler=table_command)
 
     plot = verbs.add_parser("plot", help="paper figures (PNG + PDF): aggregates, profiles, P(improvement), curves",
-                            description="Regenerate the rliable figures from run folders, CSVs and baselines.")
+                            description="Regenerate the rliable figures from run folders, CSVs and baselines, "
+                                        "camera-ready at one- or two-column width (TrueType fonts in PDFs). "
+                                        "Dopamine curves (Rainbow, IQN, DQN, C51) appear only when named in "
+                                        "--baselines.")
     _add_common(plot)
     plot.add_argument("--out", required=True, help="folder for the figures")
+    plot.add_argument("--width", choices=("single", "double"), default="double",
+                      help="printed width: one column (3.25 in) or two columns (6.75 in) of a two-column paper; "
+                           "fonts are >= 7 pt at that size (default double)")
+    plot.add_argument("--poi", choices=("first", "all-pairs"), default="first",
+                      help="probability of improvement: the first algorithm against each other one (default), "
+                           "or every pair")
     plot.set_defaults(handler=plot_command)
 
     compare = verbs.add_parser(
@@ -98,12 +123,34 @@ def _load(args: argparse.Namespace):
 
 def table_command(args: argparse.Namespace) -> int:
     """`atari100k table`: build, render, print or write atomically."""
+    from analysis.baselines import parse_baselines
+    from analysis.output import check_output_path
+    from analysis.protocol import parse_protocol_items
+    from analysis.scores import load_inputs
     from analysis.table import build_table, render_table
+    from atari100k.errors import UsageError
     from atari100k.fileio import atomic_write_text
+    from atari100k.games import resolve_games
 
-    data, baselines = _load(args)
-    table = build_table(data, baselines, step=args.step, allow_partial=args.allow_partial,
-                        reps=args.reps, seed=args.seed, ci=args.ci)
+    # Every refusal comes before any work: the output path, then the options, then the inputs.
+    if args.out:
+        check_output_path(args.out, "--out")
+    if args.reps < 1:
+        raise UsageError("--reps must be >= 1")
+    if args.runs is not None and args.runs < 1:
+        raise UsageError("--runs must be >= 1")
+    if not 0.0 < args.confidence < 1.0:
+        raise UsageError(f"--confidence must be between 0 and 1 (e.g. 0.95), not {args.confidence:g}")
+    if args.step is not None and args.step < 0:
+        raise UsageError("--step must be >= 0")
+    games = resolve_games(args.games) if args.games is not None else None
+    protocol = parse_protocol_items(args.protocol)
+    baselines = parse_baselines(args.baselines)
+    if not args.inputs and not baselines:
+        raise UsageError("no inputs: give run folders, sweep folders or CSVs, or --baselines DER,OTRainbow")
+    data = load_inputs(args.inputs, args.name, protocol)
+    table = build_table(data, baselines, step=args.step, allow_partial=args.allow_partial, reps=args.reps,
+                        seed=args.seed, ci=args.ci, runs=args.runs, games=games, confidence=args.confidence)
     text = render_table(table, args.format)
     if args.out:
         atomic_write_text(args.out, text)
@@ -119,7 +166,7 @@ def plot_command(args: argparse.Namespace) -> int:
 
     data, baselines = _load(args)
     written = make_figures(data, baselines, args.out, step=args.step, allow_partial=args.allow_partial,
-                           reps=args.reps, seed=args.seed)
+                           reps=args.reps, seed=args.seed, width=args.width, poi=args.poi)
     for path in written:
         print(path)
     return 0
@@ -178,11 +225,14 @@ def baselines_command(args: argparse.Namespace) -> int:
         writer.writeheader()
         writer.writerows(rows)
     else:
-        cols = ["key", "runs_per_game", "games", "budget", "sticky_actions", "score", "source"]
+        cols = ["key", "runs_per_game", "games", "budget", "sticky_actions", "evaluation", "frames", "score",
+                "source"]
         print("| " + " | ".join(cols) + " |")
         print("|" + "---|" * len(cols))
         for r in rows:
             print("| " + " | ".join(str(r[c]) for c in cols) + " |")
-        print("\nHuman/random scores: 57 games, rliable's table (MuZero paper; Mnih et al. 2015 / Badia et al. 2020). "
+        print("\nevaluation / frames: what a run's score is and the frames it covers, as a table column at 100k "
+              "steps (Dopamine curves: iteration 0); every protocol field: --format json or csv, column protocol.")
+        print("Human/random scores: 57 games, rliable's table (MuZero paper; Mnih et al. 2015 / Badia et al. 2020). "
               "Sources and licences: analysis/data/SOURCES.md.")
     return 0

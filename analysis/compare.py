@@ -55,51 +55,17 @@ import pandas as pd
 from analysis import aggregate as agg
 from analysis.baselines import Baseline, final_baseline_scores, find_baseline
 from analysis.normalize import add_hns
+# The protocol fields and their values live in analysis.protocol (shared with `table`); re-exported here.
+from analysis.protocol import (ALGORITHM_CHOICE_FIELDS, EVAL_AFTER_TRAINING, EVAL_TRAINING_RETURNS,  # noqa: F401
+                               NOOP_FAMILY_30, PROTOCOL_FIELDS, PUBLISHED_PROTOCOLS, comparable, field_text,
+                               noop_family)
 from analysis.rank_test import (LEVEL, RankTest, game_verdict, improvement_probability, midrank_percentiles,
                                 rank_sum_test)
 from analysis.scores import algorithm_label, final_scores, load_inputs
-from analysis.table import ALGORITHM_CHOICE_FIELDS
 from atari100k.errors import UsageError
 from atari100k.games import ALL_GAMES
 
 VERDICTS = ("reproduced", "better than published", "worse than published")
-
-NOOP_FAMILY_30 = "up to 30 no-op starts"
-EVAL_AFTER_TRAINING = "mean return of separate evaluation episodes after training"
-EVAL_TRAINING_RETURNS = "training-episode returns"
-
-PROTOCOL_FIELDS: tuple[tuple[str, str], ...] = (
-    ("budget_steps", "budget (agent steps trained before the scored evaluation)"),
-    ("action_repeat", "action repeat"),
-    ("sticky_action_prob", "sticky actions"),
-    ("noop_starts", "no-op starts"),
-    ("max_pool_frames", "max-pool over the last 2 frames"),
-    ("action_set", "action set"),
-    ("max_episode_frames", "episode cap (frames)"),
-    ("evaluation", "a run's score"),
-    ("eval_episodes", "evaluation episodes per score"),
-)
-"""The fields that decide what a score means: compared, and a difference refuses."""
-
-_DOPAMINE_SETTINGS = "docs/dopamine_settings.md section A (Dopamine labs/atari_100k, DER.gin and its runners)"
-_DOPAMINE_NOOPS = ("uniform 0-29 no-op starts at every episode start, training and evaluation: agent steps of "
-                   "4 frames in Dopamine's DataEfficientAtariRunner, single frames in its legacy "
-                   "MaxEpisodeEvalRunner; the shipped data do not say which runner made them")
-# What is known of each published protocol beyond analysis.baselines' budget and sticky actions,
-# with where it comes from. A field absent here is "not recorded" and is not compared (said).
-PUBLISHED_PROTOCOLS: dict[str, dict[str, Any]] = {
-    "DER": {"action_repeat": 4, "noop_starts": NOOP_FAMILY_30, "max_pool_frames": True, "action_set": "minimal",
-            "max_episode_frames": 108_000, "evaluation": EVAL_AFTER_TRAINING, "eval_episodes": 100,
-            "_noop_detail": _DOPAMINE_NOOPS,
-            "_source": _DOPAMINE_SETTINGS + ": 100 eval episodes, 27,000-step (108,000-frame) cap, minimal "
-                                            "actions, max-pool of the last 2 frames, no sticky actions",
-            "eval_policy": "eps-greedy eps=0.001, noise off", "life_loss_terminal": True,
-            "observation": "84x84 gray"},
-    # Agarwal et al.'s Dopamine re-runs: analysis.baselines records "100 evaluation episodes after training".
-    "OTRainbow": {"evaluation": EVAL_AFTER_TRAINING, "eval_episodes": 100},
-    "DrQ(eps)": {"evaluation": EVAL_AFTER_TRAINING, "eval_episodes": 100},
-    "DrQ": {"evaluation": EVAL_AFTER_TRAINING, "eval_episodes": 100},
-}
 
 
 # ---------------------------------------------------------------- the two sides
@@ -119,14 +85,6 @@ class Side:
     source: str
     published: bool
     notes: list[str] = field(default_factory=list)
-
-
-def _noop_family(noop_max: Any) -> Any:
-    if noop_max is None or isinstance(noop_max, bool) or not isinstance(noop_max, (int, float)):
-        return noop_max  # unknown, or several values merged over runs ("0 | 30"): compared as is
-    if noop_max == 0:
-        return "none"
-    return NOOP_FAMILY_30 if noop_max in (29, 30) else f"up to {noop_max:g} no-op frames"
 
 
 def _select(labels: list[str], wanted: str | None, what: str, flag: str) -> str:
@@ -174,7 +132,7 @@ def side_from_inputs(inputs: Sequence[str | Path], names: Sequence[str] = (), al
                      f"{episodes} at the scored step; {episodes} are what the scores average")
     protocol = {
         "budget_steps": budget, "action_repeat": raw.get("action_repeat"),
-        "sticky_action_prob": raw.get("sticky_action_prob"), "noop_starts": _noop_family(raw.get("noop_max")),
+        "sticky_action_prob": raw.get("sticky_action_prob"), "noop_starts": noop_family(raw.get("noop_max")),
         "max_pool_frames": raw.get("max_pool_frames"), "action_set": raw.get("action_set"),
         "max_episode_frames": raw.get("max_episode_frames"),
         "evaluation": EVAL_AFTER_TRAINING if raw else None, "eval_episodes": episodes,
@@ -254,27 +212,6 @@ class ProtocolCheck:
     """The agents' own settings (not compared)."""
 
 
-def _comparable(value: Any) -> Any:
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, (int, float, np.integer, np.floating)):
-        return float(value)
-    return str(value)
-
-
-def field_text(value: Any) -> str:
-    """A protocol value as shown: None = "not recorded", booleans yes/no, large integers with commas."""
-    if value is None:
-        return "not recorded"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, (int, np.integer)) and abs(value) >= 10_000:
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
 def check_protocols(ours: Side, against: Side) -> ProtocolCheck:
     """Compare PROTOCOL_FIELDS; unrecorded fields are listed, not compared; no-op families explained.
 
@@ -287,7 +224,7 @@ def check_protocols(ours: Side, against: Side) -> ProtocolCheck:
         a, b = ours.protocol.get(key), against.protocol.get(key)
         if a is None or b is None:
             status = "not recorded"
-        elif _comparable(a) == _comparable(b):
+        elif comparable(a) == comparable(b):
             status = "same"
         else:
             status = "differs"

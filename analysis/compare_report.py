@@ -3,22 +3,22 @@
 `render_comparison` formats an `analysis.compare.Comparison` as markdown (`headline`, the
 per-game table, the aggregates, the protocol, and how every number was obtained:
 `method_lines`) or JSON (`comparison_json`); `comparison_figure` draws it; `check_output_path`
-refuses an output path that cannot be written, before any work. Nothing here prints; files are
-written atomically.
+(from `analysis.output`, shared with `table`) refuses an output path that cannot be written, before
+any work. Nothing here prints; files are written atomically.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import textwrap
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from analysis import aggregate as agg
 from analysis.compare import Comparison, Side, field_text
+from analysis.output import check_output_path  # noqa: F401 (shared with `table`; imported from here by `compare`)
 from analysis.rank_test import RankTest
 from atari100k.errors import UsageError
 
@@ -199,28 +199,7 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-# ---------------------------------------------------------------- files
-
-def check_output_path(path: str | Path, flag: str, suffixes: Sequence[str] | None = None) -> Path:
-    """Refuse (UsageError, one line) an output path that cannot be written, before any work.
-
-    A path that is a folder, lies under a file, or whose nearest existing folder is not
-    writable is refused; missing folders are created when writing. `suffixes`: allowed endings.
-    """
-    p = Path(path)
-    if str(path).endswith(("/", os.sep)) or p.is_dir():
-        raise UsageError(f"{flag} {path}: is a folder; give a file path")
-    if suffixes is not None and p.suffix.lower() not in suffixes:
-        raise UsageError(f"{flag} {path}: give a file ending in {', '.join(suffixes)}")
-    probe = p.parent if str(p.parent) else Path(".")
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    if not probe.is_dir():
-        raise UsageError(f"{flag} {path}: {probe} is a file, not a folder")
-    if not os.access(probe, os.W_OK | os.X_OK) or (p.exists() and not os.access(p, os.W_OK)):
-        raise UsageError(f"{flag} {path}: not writable")
-    return p
-
+# ---------------------------------------------------------------- the figure
 
 _VERDICT_COLORS = {"consistent": "0.15", "below": "tab:red", "above": "tab:blue"}
 

@@ -3,7 +3,9 @@
 The long table (docs/DESIGN.md): one row per (algorithm, game, seed, step) with columns
 `algorithm, game, seed, step, score` (raw game score; `step` in agent steps, frames = 4 x
 steps; NaN step = a final score of unknown step) plus `done` (False for a run folder without
-`DONE`). Protocols travel beside the table, per algorithm.
+`DONE`). Protocols travel beside the table, per algorithm: run folders' from run.json, CSVs'
+as declared by a sidecar `<file>.protocol.json`, by `--protocol KEY=VALUE`, or by the protocol
+rows of a table's own CSV export (`analysis.protocol` defines the fields).
 """
 
 from __future__ import annotations
@@ -56,6 +58,11 @@ class ScoreData:
     """algorithm -> protocol of its run folders (run.json's `protocol` plus `algo`, merged over runs)."""
     notes: list[str] = field(default_factory=list)
     """Human-readable remarks on what was loaded (printed under tables)."""
+    declared: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """algorithm -> protocol fields declared for its CSV rows (`analysis.protocol` keys: sidecar
+    `<file>.protocol.json`, then the table export's protocol rows, then --protocol); absent = none declared."""
+    declared_sources: dict[str, str] = field(default_factory=dict)
+    """algorithm -> where its declared protocol comes from."""
 
 
 def _empty() -> pd.DataFrame:
@@ -131,16 +138,43 @@ def load_run_folder(path: Path, algorithm: str | None = None) -> tuple[pd.DataFr
     return rows[COLUMNS], protocol
 
 
+def _read_table_export(frame: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
+    """A `table --format csv` export: its per-run rows (kind `run`) as a long CSV, and its protocol rows."""
+    from analysis.protocol import DECLARABLE, check_fields, import_value
+
+    runs = frame[frame["kind"] == "run"]
+    if runs.empty:
+        raise UsageError(f"{path}: a table export without per-run rows (kind 'run'); write it again with "
+                         f"`atari100k table ... --format csv`")
+    long = pd.DataFrame({"algorithm": runs["algorithm"], "game": runs["name"], "seed": runs["seed"],
+                         "step": runs["step"] if "step" in runs else np.nan, "score": runs["value"]})
+    declared: dict[str, dict[str, Any]] = {}
+    for row in frame[frame["kind"] == "protocol"].itertuples():
+        key, value = str(row.name), "" if pd.isna(row.value) else str(row.value)
+        if key in DECLARABLE and value != "":
+            declared.setdefault(str(row.algorithm), {})[key] = import_value(key, value)
+    return long.reset_index(drop=True), {a: check_fields(d, str(path)) for a, d in declared.items()}
+
+
 def load_csv(path: Path, algorithm: str | None = None) -> pd.DataFrame:
     """A long CSV `algorithm,game,seed[,step],score` (raw scores) as long-table rows.
 
     `algorithm` (from --name) fills or overrides the algorithm column. No `step` column means
-    final scores (step NaN). Raises UsageError naming the file and line of the first bad value.
+    final scores (step NaN). A table's own CSV export (`kind,name,algorithm,value,...`) is read
+    through its per-run rows. Raises UsageError naming the file and line of the first bad value.
     """
+    return read_csv_input(path, algorithm)[0]
+
+
+def read_csv_input(path: Path, algorithm: str | None = None) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
+    """`load_csv`, plus the protocol a table export declares per algorithm ({} for a plain long CSV)."""
     try:
-        frame = pd.read_csv(path, skipinitialspace=True)
+        frame = pd.read_csv(path, skipinitialspace=True, dtype={"value": object})
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         raise UsageError(f"{path}: not a readable CSV ({str(error).splitlines()[0]})") from None
+    exported: dict[str, dict[str, Any]] = {}
+    if {"kind", "name", "algorithm", "value"} <= set(frame.columns):
+        frame, exported = _read_table_export(frame, path)
     needed = {"game", "seed", "score"} | (set() if algorithm else {"algorithm"})
     missing = needed - set(frame.columns)
     if missing:
@@ -181,10 +215,16 @@ def load_csv(path: Path, algorithm: str | None = None) -> pd.DataFrame:
     })
     duplicated = out.duplicated(["algorithm", "game", "seed", "step"])
     bad(duplicated, "duplicate (algorithm, game, seed, step) row")
-    return out[COLUMNS]
+    if algorithm and exported:
+        merged: dict[str, Any] = {}
+        for fields in exported.values():
+            merged.update(fields)
+        exported = {algorithm: merged}
+    return out[COLUMNS], exported
 
 
-def load_inputs(inputs: Sequence[str | Path], names: Sequence[str] | None = None) -> ScoreData:
+def load_inputs(inputs: Sequence[str | Path], names: Sequence[str] | None = None,
+                protocol: dict[str, Any] | None = None) -> ScoreData:
     """Load run folders, sweep folders and CSV files into one ScoreData.
 
     Args:
@@ -193,16 +233,27 @@ def load_inputs(inputs: Sequence[str | Path], names: Sequence[str] | None = None
       names: algorithm names: none (each run folder -> `algorithm_label(spec.algo)`, e.g.
         "DER (ours)", so a folder of several algorithms gives one name per algorithm; CSVs ->
         their column), one (applies to every input) or one per input.
+      protocol: protocol fields for every CSV input (`--protocol`, validated by
+        `analysis.protocol.parse_protocol_items`); they override a CSV's sidecar
+        `<file>.protocol.json` field by field. Run folders record theirs in run.json: refused.
     Returns:
-      ScoreData with the long table (raw scores), per-algorithm protocols and notes.
+      ScoreData with the long table (raw scores), per-algorithm protocols (run folders),
+      declared protocols (CSVs) and notes.
     """
+    from analysis.protocol import read_sidecar, sidecar_path
+
     names = list(names or [])
     if len(names) not in (0, 1, len(inputs)):
         raise UsageError(f"give --name once or once per input ({len(inputs)} inputs, {len(names)} names)")
     parts: list[pd.DataFrame] = []
     sources: list[str] = []  # per part: where its rows came from (for the duplicate message)
     protocols: dict[str, list[dict[str, Any]]] = {}
+    declared: dict[str, list[dict[str, Any]]] = {}
+    declared_sources: dict[str, list[str]] = {}
     notes: list[str] = []
+    csv_inputs = [Path(raw) for raw in inputs if Path(raw).is_file()]
+    if protocol and not csv_inputs:
+        raise UsageError("--protocol applies to CSV inputs; run folders record their protocol in run.json")
     for index, raw in enumerate(inputs):
         path = Path(raw)
         name = names[index] if len(names) == len(inputs) and names else (names[0] if names else None)
@@ -216,8 +267,22 @@ def load_inputs(inputs: Sequence[str | Path], names: Sequence[str] | None = None
                 sources.append(f"{run} ({protocol['algo']})")
                 protocols.setdefault(name or algorithm_label(protocol["algo"]), []).append(protocol)
         elif path.is_file():
-            parts.append(load_csv(path, name))
+            rows, exported = read_csv_input(path, name)
+            parts.append(rows)
             sources.append(str(path))
+            sidecar = read_sidecar(path)
+            for algorithm in dict.fromkeys(rows["algorithm"]):
+                # Later sources override earlier ones field by field: sidecar, table export, --protocol.
+                layers = ((sidecar, str(sidecar_path(path))), (exported.get(algorithm), f"{path} (table export)"),
+                          (protocol, "--protocol"))
+                fields: dict[str, Any] = {}
+                for found, where in layers:
+                    if found:
+                        fields.update(found)
+                        known = declared_sources.setdefault(algorithm, [])
+                        known.extend([where] if where not in known else [])
+                if fields:
+                    declared.setdefault(algorithm, []).append(fields)
         else:
             raise UsageError(f"{path}: no such file or folder")
     frame = pd.concat(parts, ignore_index=True) if parts else _empty()
@@ -228,7 +293,14 @@ def load_inputs(inputs: Sequence[str | Path], names: Sequence[str] | None = None
             notes.append(f"{algorithm}: one --name over run folders of several algorithms ({', '.join(algos)}); "
                          f"without --name each has its own ({', '.join(map(algorithm_label, algos))})")
     merged = {algorithm: _merge_protocols(algorithm, found, notes) for algorithm, found in protocols.items()}
-    return ScoreData(frame, merged, notes)
+    for algorithm in declared:
+        if algorithm in merged:
+            notes.append(f"{algorithm}: rows from run folders and from CSVs under one name; the table uses the run "
+                         f"folders' protocol (run.json)")
+    said = {algorithm: _merge_protocols(algorithm, found, notes) for algorithm, found in declared.items()
+            if algorithm not in merged}
+    return ScoreData(frame, merged, notes, said,
+                     {a: ", ".join(declared_sources[a]) for a in said})
 
 
 def _refuse_duplicates(frame: pd.DataFrame, sources: list[str], lengths: list[int]) -> None:

@@ -94,14 +94,19 @@ def test_table_formats_parse(capsys, tmp_path):
 
     code, text, _ = _table(capsys, str(SWEEP), "--baselines", "DER", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert code == 0 and {r["kind"] for r in rows} == {"game", "aggregate_hns", "note"}
+    kinds = {r["kind"] for r in rows}
+    assert code == 0 and kinds == {"game", "aggregate_hns", "run", "protocol", "column", "setting", "note"}
     assert any(r["name"] == "iqm" and r["algorithm"] == "DER (Dopamine, Agarwal et al.)" for r in rows)
+    assert sum(r["kind"] == "run" and r["algorithm"] == "DreamerV2 (ours)" for r in rows) == 4
 
     code, text, _ = _table(capsys, str(SWEEP), "--baselines", "DER", "--format", "markdown")
     lines = [line for line in text.splitlines() if line.startswith("|")]
     assert code == 0 and len({line.count("|") for line in lines}) == 1
-    assert "over 2 games" in text and "**" in lines[2] + lines[3]
-    assert "sticky actions 0" in text and "30 reps" in text
+    # The fixture averages 3 evaluation episodes, DER 100: DER's protocol differs, so nothing is bold.
+    assert "over 2 games" in text and "**" not in "".join(lines[2:])
+    assert lines[0].endswith("| DER (Dopamine, Agarwal et al.) † |")
+    assert "sticky actions: 0;" in text and "30 reps" in text
+    assert "evaluation episodes per score is 100, the first column (DreamerV2 (ours)) has 3" in text
 
     out = tmp_path / "t.tex"
     assert main(["table", *REPS, str(SWEEP), "--baselines", "IQN", "--format", "latex", "--out", str(out)]) == 0

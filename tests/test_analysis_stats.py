@@ -20,18 +20,41 @@ def test_hns_by_hand():
 
 def test_iqm_median_mean_og_by_hand():
     # 2 runs x 4 games = 8 values 0..7: IQM keeps the middle four (2, 3, 4, 5) -> 3.5.
-    scores = np.array([[0.0, 1.0, 2.0, 3.0], [4.0, 5.0, 6.0, 7.0]])
-    assert agg.iqm(scores) == pytest.approx(3.5)
-    est = agg.interval_estimates({"a": scores / 7.0}, reps=50)["a"]
-    # per-game means 2/7, 3/7, 4/7, 5/7: mean 3.5/7, median 3.5/7.
-    assert est["mean"].value == pytest.approx(3.5 / 7)
-    assert est["median"].value == pytest.approx(3.5 / 7)
-    assert est["iqm"].value == pytest.approx(3.5 / 7)
-    # Optimality gap: 1 - mean(min(x, 1)); all values <= 1 here.
-    assert est["optimality_gap"].value == pytest.approx(1 - 3.5 / 7)
+    assert agg.iqm(np.array([[0.0, 1.0, 2.0, 3.0], [4.0, 5.0, 6.0, 7.0]])) == pytest.approx(3.5)
+    # A matrix on which the four metrics all differ. Columns = games, rows = runs.
+    scores = np.array([[0.0, 0.3, 1.0, 3.0],
+                       [0.9, 0.5, 1.4, 5.0]])
+    # IQM: the 8 values sorted are 0, 0.3, 0.5, 0.9, 1.0, 1.4, 3, 5; the middle four 0.5, 0.9, 1.0, 1.4 -> 0.95.
+    # Median: of the per-game means 0.45, 0.4, 1.2, 4.0 -> (0.45 + 1.2) / 2 = 0.825 (the median of all 8
+    # values would be 0.95: rliable's median is over games, not runs).
+    # Mean: of the per-game means -> 6.05 / 4 = 1.5125.
+    # Optimality gap (gamma = 1): 1 - mean(min(x, 1)) = 1 - (0 + 0.3 + 1 + 1 + 0.9 + 0.5 + 1 + 1) / 8 = 0.2875.
+    est = agg.interval_estimates({"a": scores}, reps=50)["a"]
+    assert est["iqm"].value == pytest.approx(0.95)
+    assert est["median"].value == pytest.approx(0.825)
+    assert est["mean"].value == pytest.approx(1.5125)
+    assert est["optimality_gap"].value == pytest.approx(0.2875)
+    assert agg.iqm(scores) == pytest.approx(0.95)
+    for e in est.values():
+        assert e.ci[0] <= e.value <= e.ci[1]
     clipped = agg.interval_estimates({"b": np.array([[2.0, 0.5]])}, reps=10)["b"]
     assert clipped["optimality_gap"].value == pytest.approx(1 - (1.0 + 0.5) / 2)
     assert agg.games_above_human(np.array([[1.0, 0.5, 2.0], [1.0, 0.4, 0.1]])) == 2
+
+
+def test_confidence_level_sets_the_interval_width():
+    rng = np.random.default_rng(2)
+    scores = rng.random((10, 5))
+    wide = agg.interval_estimates({"a": scores}, reps=300, seed=1, confidence=0.95)["a"]
+    narrow = agg.interval_estimates({"a": scores}, reps=300, seed=1, confidence=0.5)["a"]
+    for m in agg.METRICS:
+        assert wide[m].value == narrow[m].value
+        assert wide[m].ci[0] < narrow[m].ci[0] <= narrow[m].ci[1] < wide[m].ci[1]
+    with pytest.raises(UsageError, match="--confidence"):
+        agg.interval_estimates({"a": scores}, reps=10, confidence=95)
+    lo, hi = agg.per_game_mean_cis({"Pong": scores[:, 0]}, reps=300, confidence=0.5)["Pong"]
+    wide_lo, wide_hi = agg.per_game_mean_cis({"Pong": scores[:, 0]}, reps=300)["Pong"]
+    assert wide_lo < lo < scores[:, 0].mean() < hi < wide_hi
 
 
 def test_bootstrap_is_seeded_and_independent_of_other_algorithms():

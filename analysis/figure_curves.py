@@ -1,0 +1,295 @@
+"""The frame-axis figures: sample efficiency (IQM HNS vs frames) and per-game learning curves.
+
+What is drawn where:
+- inputs with evaluations during training are curves with a marker at every evaluation (a run
+  evaluated once is one visible marker, with its CI or min-max as an error bar);
+- final-score algorithms (published Atari 100k baselines, CSVs without steps) are one marker at
+  their frame budget; markers sharing a budget are dodged horizontally so none hides another;
+- Dopamine agents (sticky actions 0.25, training returns) only when asked for (`--baselines
+  Rainbow,IQN`), each point at the frames where its 1M-frame iteration ends: never drawn over
+  frames before it was measured. On the sample-efficiency figure they have their own log-frame
+  panel (up to 200M frames); on the learning curves, the iteration the table uses is a marker at
+  its frames (1M for a 400k-frame budget).
+
+Each function returns an unsaved `Figure` and its caption. Artists carry a `gid`:
+`curve:<algorithm>`, `final:<algorithm>`, `dopamine:<algorithm>`.
+"""
+
+from __future__ import annotations
+
+import re
+import textwrap
+from typing import Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
+
+from analysis import aggregate as agg
+from analysis.baselines import (DOPAMINE_ITERATION_FRAMES, FRAMES_PER_STEP, IQN_NOTE, Baseline, curve_label_at,
+                                dopamine_curves, dopamine_iteration_for)
+from analysis.figure_style import (CompactFormatter, dodge, legend_columns, legend_height, log_ticks_text, new_figure,
+                                   plain)
+from analysis.normalize import add_hns
+from analysis.scores import ScoreData
+from analysis.table import ScoreTable
+
+DODGE_IN = 0.045
+"""Horizontal distance between dodged markers, in inches on paper (a marker is 3-3.5 pt, 0.04-0.05 in)."""
+
+
+
+def _frame_ticks(nbins: int = 3) -> MaxNLocator:
+    """Frame ticks on round steps that hit the usual budgets (0, 200k, 400k rather than 150k, 300k)."""
+    return MaxNLocator(nbins, steps=[1, 2, 4, 5, 10])
+
+
+def dopamine_labels(table: ScoreTable, baselines: Sequence[Baseline]) -> dict[str, Baseline]:
+    """Table label -> Dopamine baseline, for the Dopamine agents asked for (kind 'curve')."""
+    iteration = dopamine_iteration_for(table.budget_frames)
+    return {curve_label_at(b, iteration): b for b in baselines
+            if b.kind == "curve" and curve_label_at(b, iteration) in table.algorithms}
+
+
+def _budget(table: ScoreTable, algorithm: str) -> int:
+    budget = table.protocols[algorithm].get("budget_frames")
+    return int(budget) if isinstance(budget, (int, float)) else int(table.budget_frames)
+
+
+def user_curves(data: ScoreData, table: ScoreTable) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """algorithm -> (steps, HNS `[runs, games, points]`) on the steps every run evaluated (>= 1)."""
+    out = {}
+    frame = data.frame[data.frame["game"].isin(table.games) & data.frame["step"].notna()]
+    for algorithm, rows in frame.groupby("algorithm", sort=False):
+        rows = add_hns(rows)
+        common = None
+        for _, run in rows.groupby(["game", "seed"]):
+            common = set(run["step"]) if common is None else common & set(run["step"])
+        steps = np.array(sorted(common or []))
+        games = [g for g in table.games if (rows["game"] == g).any()]
+        if not len(steps) or not games:
+            continue
+        runs = [sorted(set(rows.loc[rows["game"] == g, "seed"])) for g in games]
+        n = min(len(r) for r in runs)
+        cube = np.empty((n, len(games), len(steps)))
+        for j, (g, seeds) in enumerate(zip(games, runs)):
+            sub = rows[rows["game"] == g].set_index(["seed", "step"])["hns"]
+            for i, s in enumerate(seeds[:n]):
+                cube[i, j] = sub.loc[s].reindex(steps).to_numpy()
+        out[algorithm] = (steps, cube)
+    return out
+
+
+def _dopamine_cube(key: str, games: Sequence[str]) -> np.ndarray:
+    """HNS `[5 seeds, games, 199 iterations]` of one Dopamine agent."""
+    rows = dopamine_curves()
+    rows = add_hns(rows[(rows["algorithm"] == key) & rows["game"].isin(games)])
+    pivot = rows.pivot_table(index=["seed", "game"], columns="iteration", values="hns")
+    seeds = sorted(rows["seed"].unique())
+    return np.stack([np.stack([pivot.loc[(s, g)].to_numpy() for g in games]) for s in seeds])
+
+
+def _draw_curve(ax, x, y, lo, hi, color, gid: str, label: str | None = None, ls: str = "-",
+                marker: str | None = "o") -> None:
+    """A line with markers and a band; a single point gets an error bar instead of a band."""
+    ax.plot(x, y, color=color, ls=ls, marker=marker, ms=3, lw=1.2, label=label, gid=gid)
+    if len(x) == 1:
+        # From low to high, not +- around the point: a percentile CI need not contain it.
+        ax.vlines(x, lo, hi, color=color, lw=1)
+    else:
+        ax.fill_between(x, lo, hi, color=color, alpha=0.2, lw=0)
+
+
+def _dodged(markers: dict[str, int], ends: set[int], lim: tuple[float, float], log: bool, panel_in: float
+            ) -> dict[str, float]:
+    """x of each marker: its budget, dodged DODGE_IN apart on paper among the markers sharing it
+    (leaving the centre free when a curve ends there).
+
+    Args:
+      markers: algorithm -> frames (its budget); lim: the axis' x limits; panel_in: its width in inches.
+    """
+    out = {}
+    step = DODGE_IN / panel_in  # a fraction of the axis
+    for budget in sorted(set(markers.values())):
+        names = [a for a, b in markers.items() if b == budget]
+        for a, off in zip(names, dodge(len(names), step, keep_center=budget in ends)):
+            out[a] = budget * (lim[1] / lim[0]) ** off if log else budget + off * (lim[1] - lim[0])
+    return out
+
+
+def _game_title(game: str, width: str) -> str:
+    """A game's panel title, its words on two lines where one would be wider than a narrow panel."""
+    if width == "double" or len(game) <= 12:
+        return game
+    return "\n".join(textwrap.wrap(re.sub(r"(?<=[a-z])(?=[A-Z])", " ", game), 12))
+
+
+def _budget_ticks(frames: Sequence[float], top: float, gap: float = 0.3) -> list[float]:
+    """Ticks of a narrow frame axis: 0 and the budgets drawn (largest first), at least `gap` of the
+    axis apart, so that labels such as 400k and 1000k never touch."""
+    kept: list[float] = [0.0]
+    for x in sorted(set(frames), reverse=True):
+        if all(abs(x - k) >= gap * top for k in kept):
+            kept.append(x)
+    return sorted(kept)
+
+
+def _linear_xmax(xmax: float, markers: dict[str, int], ends: set[int], panel_in: float) -> float:
+    """The right x limit of a linear frame axis: room for the widest group of dodged markers."""
+    crowd = max([sum(b == x for b in markers.values()) + (x in ends) for x in markers.values()] or [0])
+    return xmax * (1.04 + crowd / 2 * DODGE_IN / panel_in)
+
+
+def _linear_xlim(xmax: float, markers: dict[str, int], ends: set[int], panel_in: float) -> tuple[float, float]:
+    """x limits of a linear frame axis: a little room left of 0 (a point at 0 frames stays
+    visible off the spine) and right of the widest group of dodged markers."""
+    top = _linear_xmax(xmax, markers, ends, panel_in)
+    return -0.03 * top, top
+
+
+def sample_efficiency_figure(data: ScoreData, table: ScoreTable, baselines: Sequence[Baseline], width: str,
+                             colors: dict[str, tuple], reps: int, seed: int) -> tuple[Figure, str]:
+    """IQM HNS vs frames with 95% CIs: inputs' curves, final-score baselines at their budget, and,
+    when asked for, Dopamine curves on a second, log-frame panel.
+
+    Returns:
+      (figure, caption). Panels: the inputs' frames (linear) and, with Dopamine agents, all
+      frames (log); one legend for both.
+    """
+    curves = {a: (steps * FRAMES_PER_STEP, *agg.iqm_curve(cube, reps=reps, seed=seed), cube.shape[0])
+              for a, (steps, cube) in user_curves(data, table).items()}
+    dopamine = {}
+    for label, b in dopamine_labels(table, baselines).items():
+        games = [g for g in table.games if (g, label) in table.cells]
+        if games:
+            iqm, ci = agg.iqm_curve(_dopamine_cube(b.shipped_name, games), reps=reps, seed=seed)
+            dopamine[label] = (b, (np.arange(len(iqm)) + 1) * DOPAMINE_ITERATION_FRAMES, iqm, ci)
+    # One marker per final-score algorithm at its budget, and per input evaluated once: dodged.
+    markers = {a: _budget(table, a) if a not in curves else int(curves[a][0][0]) for a in table.algorithms
+               if a not in dopamine and (a not in curves or len(curves[a][0]) == 1)}
+    ends = {int(frames[-1]) for a, (frames, *_) in curves.items() if a not in markers}
+    xs = [f for frames, *_ in curves.values() for f in frames] + list(markers.values())
+    xmax = max(xs) if xs else min(int(frames[0]) for _, frames, _, _ in dopamine.values())
+
+    panels = 2 if dopamine else 1
+    stacked = width == "single" and panels == 2
+    fig = new_figure(width, (1.9 * panels) if stacked else 2.0)  # + the legend's height, below
+    axes = list(fig.subplots(panels if stacked else 1, 1 if stacked else panels, squeeze=False).flat)
+    panel_in = (fig.get_figwidth() / (1 if stacked else panels)) - 0.5
+    lims = {False: _linear_xlim(xmax, markers, ends, panel_in),
+            True: (min(xs + [DOPAMINE_ITERATION_FRAMES]) / 1.6, 2.4e8)}
+    for ax, log in zip(axes, (False, True)):
+        positions = _dodged(markers, ends, lims[log], log, panel_in)
+        for a, (frames, iqm, ci, n) in curves.items():
+            _draw_curve(ax, [positions[a]] if a in markers else frames, iqm, ci[0], ci[1], colors[a], f"curve:{a}",
+                        f"{a} ({n} runs)")
+        for a, x in positions.items():
+            if a in curves:
+                continue
+            e = table.aggregates[a]["iqm"]
+            ax.plot([x], [e.value], "s", ms=3.5, color=colors[a], label=f"{a} (final)", gid=f"final:{a}")
+            ax.vlines(x, *e.ci, color=colors[a], lw=1)
+        for label, (b, frames, iqm, ci) in dopamine.items():
+            keep = np.ones(len(frames), bool) if log else frames <= lims[False][1]
+            if keep.any():
+                _draw_curve(ax, frames[keep], iqm[keep], ci[0][keep], ci[1][keep], colors[label],
+                            f"dopamine:{label}", f"{b.key} (Dopamine)", ls="--",
+                            marker="o" if keep.sum() <= 20 else None)
+        ax.set_ylabel("IQM HNS")
+        plain(ax.yaxis)
+        if log:
+            ax.set_xscale("log")
+            ax.set_xlim(*lims[True])
+            ax.xaxis.set_major_locator(LogLocator(numticks=6))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: log_ticks_text(v)))
+            ax.set_xlabel("Frames (log scale)")
+        else:
+            ax.set_xlim(*lims[False])
+            ax.xaxis.set_major_locator(_frame_ticks(5 if width == "double" or stacked else 4))
+            ax.xaxis.set_major_formatter(CompactFormatter())
+            ax.set_xlabel("Frames")
+    seen: dict[str, object] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(label, handle)
+    fig.legend(list(seen.values()), list(seen), loc="outside upper center", ncols=legend_columns(list(seen), width))
+    fig.set_figheight(fig.get_figheight() + legend_height(list(seen), width))
+    caption = (f"IQM HNS vs frames over {len(table.games)} games with 95% stratified bootstrap CIs "
+               f"({reps} reps, seed {seed}); inputs on the steps every run evaluated (a marker per "
+               f"evaluation); final-score algorithms as one marker at their budget, dodged horizontally "
+               f"where they share it")
+    if dopamine:
+        caption += (f"; Dopamine {', '.join(b.key for b, *_ in dopamine.values())} (5 seeds, sticky actions "
+                    f"0.25, training returns averaged over each 1M-frame iteration) at the frames where each "
+                    f"iteration ends, on the log-frame panel and where they fall on the linear one")
+    if any(b.key == "IQN" for b, *_ in dopamine.values()):
+        caption += f". IQN: {IQN_NOTE}"
+    return fig, caption
+
+
+def learning_curves_figure(data: ScoreData, table: ScoreTable, width: str, colors: dict[str, tuple]
+                           ) -> tuple[Figure, str]:
+    """Per-game raw evaluation return vs frames: inputs' mean over seeds (band: min-max), every
+    other algorithm of the table as its mean final score at its budget (dodged).
+
+    Returns:
+      (figure, caption); one panel per game (6 columns at double width, 3 at single), one legend.
+    """
+    games = table.games
+    ncol = min(len(games), 6 if width == "double" else 3)
+    nrow = -(-len(games) // ncol)
+    fig = new_figure(width, nrow * (1.05 if width == "double" else 0.95) + 0.25)  # + the legend's height, below
+    axes = fig.subplots(nrow, ncol, squeeze=False, sharex=True)
+    frame = data.frame[data.frame["step"].notna() & data.frame["game"].isin(games)]
+    inputs = [a for a in table.algorithms if (frame["algorithm"] == a).any()]
+    finals = {a: _budget(table, a) for a in table.algorithms if a not in inputs}
+    steps = {a: sorted(set(frame.loc[frame["algorithm"] == a, "step"])) for a in inputs}
+    # One marker per final-score algorithm at its budget, and per input evaluated once: dodged.
+    markers = {a: finals[a] if a in finals else int(steps[a][0] * FRAMES_PER_STEP) for a in table.algorithms
+               if a in finals or len(steps[a]) == 1}
+    ends = {int(steps[a][-1] * FRAMES_PER_STEP) for a in inputs if a not in markers}
+    input_frames = [int(frame["step"].max() * FRAMES_PER_STEP)] if len(frame) else []
+    xmax = max(input_frames + list(finals.values()) or [1])
+    panel_in = fig.get_figwidth() / ncol - 0.3
+    lim = _linear_xlim(xmax, markers, ends, panel_in)
+    positions = _dodged(markers, ends, lim, False, panel_in)
+    ticks = _budget_ticks(input_frames + list(finals.values()), lim[1])
+    for ax, game in zip(axes.flat, games):
+        rows = frame[frame["game"] == game]
+        for a in inputs:
+            by_step = rows[rows["algorithm"] == a].groupby("step")["score"]
+            if not len(by_step):
+                continue
+            x = [positions[a]] if a in markers else by_step.mean().index.to_numpy() * FRAMES_PER_STEP
+            _draw_curve(ax, x, by_step.mean().to_numpy(), by_step.min().to_numpy(), by_step.max().to_numpy(),
+                        colors[a], f"curve:{a}")
+        for a, x in positions.items():
+            cell = table.cells.get((game, a))
+            if cell and a in finals:
+                ax.plot([x], [cell["mean"]], "s", ms=3, color=colors[a], gid=f"final:{a}")
+        ax.set_title(_game_title(game, width), pad=2)
+        ax.set_xlim(*lim)
+        ax.set_xticks(ticks)
+        ax.xaxis.set_major_formatter(CompactFormatter())
+        ax.yaxis.set_major_locator(MaxNLocator(4))
+        ax.yaxis.set_major_formatter(CompactFormatter(k_from=1e4))
+    for ax in list(axes.flat)[len(games):]:
+        fig.delaxes(ax)
+    for ax in axes.flat[max(0, len(games) - ncol):len(games)]:
+        ax.xaxis.set_tick_params(labelbottom=True)  # the lowest panel of each column shows the frames
+    handles = [Line2D([], [], color=colors[a], marker="o", ms=3, lw=1.2) for a in inputs]
+    labels = list(inputs)
+    handles += [Line2D([], [], color=colors[a], marker="s", ms=3, ls="") for a in finals]
+    labels += [a if table.protocols[a].get("kind") == "curve" else f"{a} (final)" for a in finals]
+    fig.legend(handles, labels, loc="outside upper center", ncols=legend_columns(labels, width))
+    fig.set_figheight(fig.get_figheight() + legend_height(labels, width))
+    fig.supxlabel("Frames")
+    fig.supylabel("Raw game score")
+    caption = ("per-game raw evaluation return vs frames: inputs as the mean over seeds at every evaluation "
+               "(marker) with the min-max over seeds (band, or an error bar for a single evaluation); other "
+               "algorithms as their mean final score at their frame budget, dodged horizontally where they share it")
+    if any(table.protocols[a].get("kind") == "curve" for a in finals):
+        caption += ("; Dopamine agents at the frames where the iteration the table uses ends (training returns "
+                    "averaged over that 1M-frame iteration, sticky actions 0.25)")
+    return fig, caption

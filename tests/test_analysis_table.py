@@ -1,0 +1,322 @@
+"""`atari100k table`: protocol as data (sidecar, --protocol, run folders, baselines), header marks and
+notes for a differing protocol, bold only among same-protocol columns, --runs / --games / --confidence,
+number formatting, LaTeX escaping, per-run exports that rebuild the table, output errors."""
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis.baselines import final_baseline_scores, get_baseline
+from analysis.output import check_output_folder
+from analysis.protocol import MARK, TABLE_FIELDS, check_fields, parse_protocol_items
+from analysis.table_render import num, tex
+from atari100k.cli import build_parser, main
+from atari100k.errors import UsageError
+
+build_parser()  # see tests/test_analysis_compare.py: build the parser (and its logging setup) outside a test
+
+REPS = ["--reps", "30"]
+DER = "DER (Dopamine, Agarwal et al.)"
+GAMES = ["--games", "Pong,Breakout,Boxing"]
+# The suite's protocol as a CSV sidecar declares it (run folders record the same in run.json).
+SUITE = {"budget_steps": 100000, "action_repeat": 4, "sticky_action_prob": 0.0, "noop_max": 30,
+         "max_pool_frames": True, "action_set": "minimal", "max_episode_frames": 108000, "evaluation": "final",
+         "eval_episodes": 100, "life_loss_ends_episode": False}
+
+
+def _run(capsys, *args) -> tuple[int, str, str]:
+    code = main(["table", *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _json(capsys, *args) -> dict:
+    code, out, err = _run(capsys, *REPS, *args, "--format", "json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def _der_csv(path: Path, name: str = "mine", games=("Pong", "Breakout", "Boxing"), runs: int = 5) -> Path:
+    """Five of DER's published runs per game, under another name, as a long CSV (no step column)."""
+    der = final_baseline_scores(get_baseline("DER"))
+    rows = der[der["game"].isin(games) & (der["seed"] < runs)].assign(algorithm=name)
+    rows[["algorithm", "game", "seed", "score"]].to_csv(path, index=False)
+    return path
+
+
+def _run_folders(root: Path, sticky: float) -> Path:
+    """Finished run folders (DER (ours), 3 games x 2 seeds, 100 eval episodes) with the given sticky actions."""
+    protocol = {"budget_steps": 100000, "budget_frames": 400000, "action_repeat": 4, "sticky_action_prob": sticky,
+                "noop_max": 30, "max_pool_frames": True, "action_set": "minimal", "max_episode_frames": 108000,
+                "eval_episodes": 100, "life_loss_terminal": True, "observation": "84x84 gray",
+                "eval_policy": "eps-greedy eps=0.001, noise off"}
+    for game, finals in {"Pong": (-20.0, -19.0), "Breakout": (3.0, 30.0), "Boxing": (1.0, 2.0)}.items():
+        for seed, final in enumerate(finals):
+            folder = root / "der" / game / f"seed_{seed}"
+            folder.mkdir(parents=True)
+            spec = {"game": game, "seed": seed, "algo": "der", "presets": ["atari100k"], "overrides": []}
+            (folder / "run.json").write_text(json.dumps({"spec": spec, "protocol": protocol}))
+            rows = ["step,episode,return,length"] + [f"100000,{k},{final},100" for k in range(100)]
+            (folder / "eval.csv").write_text("\n".join(rows) + "\n")
+            (folder / "DONE").write_text("{}")
+    return root
+
+
+def _bold(line: str) -> list[int]:
+    """Indices (0 = first algorithm) of the bold cells of a markdown table row."""
+    cells = [c.strip() for c in line.strip().strip("|").split("|")][3:]
+    return [i for i, c in enumerate(cells) if c.startswith("**")]
+
+
+def _rows(text: str) -> dict[str, str]:
+    return {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
+
+
+# ---------------------------------------------------------------- protocol as data
+
+def test_protocol_fields_parse_and_refuse():
+    fields = parse_protocol_items(["sticky_action_prob=0.25", "budget_steps=100,000", "evaluation=training",
+                                   "max_pool_frames=yes", "noop_max=30", "action_set=Minimal"])
+    assert fields == {"sticky_action_prob": 0.25, "budget_steps": 100000,
+                      "evaluation": "training-episode returns", "max_pool_frames": True,
+                      "noop_starts": "up to 30 no-op starts", "action_set": "minimal"}
+    for bad, said in ((["sticky=0.25"], "unknown protocol field 'sticky'"),
+                      (["sticky_action_prob=1.5"], "in [0, 1)"), (["budget_steps=1e9.5"], "integer"),
+                      (["max_pool_frames=maybe"], "true or false"), (["action_set=odd"], "minimal or full"),
+                      (["nonsense"], "KEY=VALUE")):
+        with pytest.raises(UsageError, match=re.escape(said)):
+            parse_protocol_items(bad)
+    assert check_fields({"eval_episodes": "none (training episodes)"}, "x") == {
+        "eval_episodes": "none (training episodes)"}
+    assert [key for key, _ in TABLE_FIELDS][-2:] == ["life_loss_ends_episode", "frame_range"]
+
+
+def test_csv_with_sticky_actions_against_der_is_marked_noted_and_never_bold(capsys, tmp_path):
+    path = _der_csv(tmp_path / "mine.csv")
+    sticky = [f"--protocol={k}={v}" for k, v in {**SUITE, "sticky_action_prob": 0.25}.items()]
+    code, text, err = _run(capsys, *REPS, *GAMES, str(path), "--baselines", "DER,OTRainbow", *sticky)
+    assert code == 0, err
+    header = text.splitlines()[2]
+    assert header.endswith(f"| mine | {DER} {MARK} | OTRainbow {MARK} |")
+    rows = _rows(text)
+    for line in [rows[g] for g in ("Pong", "Breakout", "Boxing")] + [v for k, v in rows.items() if k.startswith("*")]:
+        assert _bold(line) == [], line  # the first column alone shares its own protocol: nothing to bold
+    notes = [line for line in text.splitlines() if line.startswith("- Note:")]
+    assert any(f"{DER} {MARK}: sticky actions is 0, the first column (mine) has 0.25" in n for n in notes)
+    assert any(f"OTRainbow {MARK}: sticky actions is 0" in n for n in notes)
+    assert len([n for n in notes if "the first column (mine)" in n]) == 2  # one note per difference
+    mine = next(line for line in text.splitlines() if line.startswith("- mine:"))
+    assert "sticky actions: 0.25;" in mine and "a lost life ends the scored episode: no;" in mine
+    assert "frames the score covers: after 400,000 frames" in mine and "--protocol" in mine
+
+    # The same protocol from a sidecar <file>.protocol.json; --protocol overrides it field by field.
+    Path(f"{path}.protocol.json").write_text(json.dumps({**SUITE, "sticky_action_prob": 0.25}))
+    data = _json(capsys, *GAMES, str(path), "--baselines", "DER")
+    assert [c["protocol_differs"] for c in data["columns"]] == [False, True]
+    assert data["protocol"]["differences"][DER][0]["field"] == "sticky_action_prob"
+    assert data["protocol"]["fields"]["mine"]["sticky_action_prob"] == 0.25
+    assert all(g["bold"] == [] for g in data["games"])
+    data = _json(capsys, *GAMES, str(path), "--baselines", "DER", "--protocol", "sticky_action_prob=0")
+    assert [c["protocol_differs"] for c in data["columns"]] == [False, False]
+    assert all(len(g["bold"]) == 1 for g in data["games"])
+
+
+def test_run_folders_with_sticky_actions_against_der(capsys, tmp_path):
+    sweep = _run_folders(tmp_path / "sticky", sticky=0.25)
+    code, text, err = _run(capsys, *REPS, str(sweep), "--baselines", "DER")
+    assert code == 0, err
+    assert text.splitlines()[2].endswith(f"| DER (ours) | {DER} {MARK} |")
+    assert all(_bold(line) == [] for line in _rows(text).values() if not line.startswith("| Game"))
+    assert f"{DER} {MARK}: sticky actions is 0, the first column (DER (ours)) has 0.25" in text
+    # Without sticky actions, run folders and DER share every recorded field: the better one is bold.
+    same = _run_folders(tmp_path / "plain", sticky=0.0)
+    data = _json(capsys, str(same), "--baselines", "DER")
+    assert data["protocol"]["differences"] == {} and MARK not in json.dumps(data["columns"])
+    breakout = next(g for g in data["games"] if g["game"] == "Breakout")
+    assert breakout["bold"] == ["DER (ours)"]  # 16.5 against DER's 9.2
+    assert data["protocol"]["fields"]["DER (ours)"]["noop_starts"] == "up to 30 no-op starts"
+
+
+def test_bold_only_among_same_protocol_columns_aggregates_included(capsys):
+    # DER first; SPR and OTRainbow agree with it where recorded; Dopamine IQN (training returns, sticky
+    # actions, 1M frames) differs and is never bold.
+    args = [*REPS, "--baselines", "DER,SPR,OTRainbow,IQN"]
+    data = _json(capsys, *args)
+    assert [c["protocol_differs"] for c in data["columns"]] == [False, False, False, True]
+    code, text, _ = _run(capsys, *args)
+    rows = _rows(text)
+    order = ["DER (Dopamine, Agarwal et al.)", "SPR", "OTRainbow"]
+    for game in data["games"]:
+        means = {a: round(game["scores"][a]["mean"], 1) for a in order}
+        best = [i for i, a in enumerate(order) if means[a] == max(means.values())]
+        assert _bold(rows[game["game"]]) == best, game["game"]
+    aggregates = data["aggregates"]
+    assert aggregates["SPR"]["iqm"]["value"] > aggregates[DER]["iqm"]["value"]
+    assert _bold(rows["*IQM HNS*"]) == [1] and _bold(rows["*Mean HNS*"]) == [1]
+    assert _bold(rows["*Optimality gap*"]) == [1]  # lower is better
+    iqn = data["columns"][3]["algorithm"]
+    assert iqn == "IQN (Dopamine, 0-1M frames)" and f"{iqn} {MARK}" in text.splitlines()[2]
+    assert "training returns, ε-greedy decay over iteration 0" in text
+
+
+# ---------------------------------------------------------------- runs, games, confidence
+
+def test_runs_10_gives_spr_paper_median(capsys):
+    # Schwarzer et al. 2021 (SPR), Table 1: median HNS 0.415 over its 10 seeds (the first 10 shipped runs).
+    data = _json(capsys, "--baselines", "SPR", "--runs", "10", "--reps", "5")
+    spr = data["aggregates"]["SPR"]
+    assert spr["runs"] == 10 and spr["games"] == 26 and round(spr["median"]["value"], 3) == 0.415
+    assert len(data["per_run"]) == 260 and {r["seed"] for r in data["per_run"]} == set(range(10))
+    assert any("--runs 10: the first 10 runs per game" in n for n in data["protocol"]["notes"])
+    every = _json(capsys, "--baselines", "SPR", "--reps", "5")["aggregates"]["SPR"]
+    assert every["runs"] == 100 and round(every["median"]["value"], 3) == 0.396
+    # Fewer runs than asked: all are used, and said.
+    data = _json(capsys, "--baselines", "IRIS", "--runs", "10", "--games", "Pong")
+    assert data["aggregates"]["IRIS"]["runs"] == 5
+    assert any("IRIS: fewer than 10 runs on 1 game(s)" in n for n in data["protocol"]["notes"])
+
+
+def test_games_subset_and_confidence_level(capsys):
+    data = _json(capsys, "--baselines", "DER", "--games", "ALE/Pong-v5,breakout")
+    assert [g["game"] for g in data["games"]] == ["Breakout", "Pong"]
+    assert data["aggregates"][DER]["games"] == 2 and data["protocol"]["options"]["games"] == ["Pong", "Breakout"]
+    wide = data["aggregates"][DER]["iqm"]["ci"]
+    narrow = _json(capsys, "--baselines", "DER", "--games", "Pong,Breakout", "--confidence", "0.5")
+    assert narrow["protocol"]["bootstrap"]["confidence"] == 0.5
+    lo, hi = narrow["aggregates"][DER]["iqm"]["ci"]
+    assert wide[0] < lo < hi < wide[1]
+    code, text, _ = _run(capsys, *REPS, "--baselines", "DER", "--games", "Pong", "--confidence", "0.9", "--ci")
+    assert code == 0 and "with 90% CIs" in text and "mean [90% bootstrap CI of the mean]" in text
+    for args, said in ((["--games", "NotAGame"], "unknown game"), (["--confidence", "1.5"], "--confidence"),
+                       (["--runs", "0"], "--runs must be >= 1")):
+        code, out, err = _run(capsys, "--baselines", "DER", *args)
+        assert code == 2 and out == "" and said in err and len(err.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------- formatting
+
+def test_numbers_have_thousands_separators_from_1000(capsys):
+    assert [num(x) for x in (999.94, 1000.0, 1234.56, -1500.0, 12345.0)] == [
+        "999.9", "1,000.0", "1,234.6", "-1,500.0", "12,345.0"]
+    code, text, _ = _run(capsys, *REPS, "--baselines", "DER", "--games", "Alien,Krull")
+    rows = _rows(text)
+    assert rows["Alien"].startswith("| Alien | 227.8 | 7,127.7 | ")
+    krull = final_baseline_scores(get_baseline("DER")).query("game == 'Krull'")["score"]
+    assert 1_000 < krull.mean() < 10_000  # the old formatting put separators only from 10,000
+    assert rows["Krull"] == f"| Krull | 1,598.0 | 2,665.5 | {krull.mean():,.1f} ± {krull.std():.1f} |"
+
+
+def test_latex_escapes_text():
+    assert tex("<Game>") == r"\textless{}Game\textgreater{}"
+    assert tex("a_b & 50% #1 $x {y} ~ ^ \\") == (r"a\_b \& 50\% \#1 \$x \{y\} \textasciitilde{} "
+                                                r"\textasciicircum{} \textbackslash{}")
+    assert tex("IQM >= 1, 3 +- 1, ε 0.001 †") == r"IQM $\geq$ 1, 3 $\pm$ 1, $\varepsilon$ 0.001 \textsuperscript{\dag}"
+
+
+def test_latex_table_has_no_raw_specials(capsys, tmp_path):
+    path = _der_csv(tmp_path / "m.csv", name="my_algo <v2> & 100% #1")
+    out = tmp_path / "t.tex"
+    code, _, err = _run(capsys, *REPS, *GAMES, str(path), "--baselines", "DER,IQN", "--protocol",
+                        "sticky_action_prob=0.25", "--format", "latex", "--out", str(out))
+    assert code == 0, err
+    tex_text = out.read_text()
+    body = tex_text.split(r"\toprule")[1]
+    assert "<" not in body and ">" not in body and "ε" not in body and MARK not in body
+    assert r"my\_algo \textless{}v2\textgreater{} \& 100\% \#1" in body
+    assert r"\textless{}Game\textgreater{}.json" in body  # the sources' <Game> placeholder
+    assert r"\textsuperscript{\dag}" in body and r"$\varepsilon$-greedy decay" in body
+    rows = [line for line in body.split(r"\bottomrule")[0].splitlines() if line.strip().endswith(r"\\")]
+    assert len({len(re.findall(r"(?<!\\)&", line)) for line in rows}) == 1  # every row has the same columns
+    for line in body.splitlines():  # no unescaped _ % # anywhere
+        assert not re.search(r"(?<!\\)[_%#]", line.replace(r"\\", "")), line
+
+
+# ---------------------------------------------------------------- exports rebuild the table
+
+def test_csv_export_rebuilds_the_table(capsys, tmp_path):
+    mine = _der_csv(tmp_path / "mine.csv")
+    Path(f"{mine}.protocol.json").write_text(json.dumps({**SUITE, "sticky_action_prob": 0.25}))
+    args = [*REPS, *GAMES, "--runs", "10"]
+    export = tmp_path / "table.csv"
+    code, _, err = _run(capsys, *args, str(mine), "--baselines", "DER,IQN", "--format", "csv", "--out", str(export))
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(export.read_text())))
+    runs = [r for r in rows if r["kind"] == "run"]
+    assert len(runs) == 3 * (5 + 10 + 5)  # per game: mine 5 runs, DER its first 10, Dopamine IQN 5 seeds
+    first = _json(capsys, *args, str(mine), "--baselines", "DER,IQN")
+    again = _json(capsys, *args, str(export))  # the export is an input: its runs and its protocol
+    assert again["aggregates"] == first["aggregates"]
+    assert [g["scores"] for g in again["games"]] == [g["scores"] for g in first["games"]]
+    assert again["columns"] == first["columns"] and again["per_run"] == first["per_run"]
+    assert again["protocol"]["differences"] == first["protocol"]["differences"]
+
+
+def test_json_per_run_scores_rebuild_the_table(capsys, tmp_path):
+    sweep = _run_folders(tmp_path / "sweep", sticky=0.0)
+    first = _json(capsys, str(sweep), "--baselines", "DER", "--runs", "20")
+    inputs = []
+    for column in first["columns"]:
+        name = column["algorithm"]
+        path = tmp_path / f"{len(inputs)}.csv"
+        pd.DataFrame([r for r in first["per_run"] if r["algorithm"] == name]).drop(columns="hns").to_csv(
+            path, index=False)
+        fields = {k: v for k, v in first["protocol"]["fields"][name].items() if v is not None}
+        Path(f"{path}.protocol.json").write_text(json.dumps(fields))
+        inputs.append(str(path))
+    again = _json(capsys, *inputs)
+    assert again["aggregates"] == first["aggregates"]
+    assert [g["scores"] for g in again["games"]] == [g["scores"] for g in first["games"]]
+    assert [g["bold"] for g in again["games"]] == [g["bold"] for g in first["games"]]
+
+
+# ---------------------------------------------------------------- output errors
+
+def test_bad_out_refused_before_any_work(capsys, tmp_path, monkeypatch):
+    missing = str(tmp_path / "no_such_input")  # never read: the --out check comes first
+    a_file = tmp_path / "a.txt"
+    a_file.write_text("x")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    import analysis.output
+
+    real_access = analysis.output.os.access
+    monkeypatch.setattr(analysis.output.os, "access",
+                        lambda p, mode: False if Path(p) == locked else real_access(p, mode))
+    cases = [(str(tmp_path), "is a folder"), (str(tmp_path) + "/new/", "is a folder"),
+             (str(a_file / "t.md"), "is a file, not a folder"), (str(locked / "t.md"), "not writable")]
+    for out, said in cases:
+        code, stdout, err = _run(capsys, missing, "--out", out)
+        assert code == 2 and stdout == "" and len(err.strip().splitlines()) == 1, err
+        assert said in err and "--out" in err and "no_such_input" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "locked"] and not any(locked.iterdir())
+    assert a_file.read_text() == "x"
+    # A folder expected, a file given (for verbs that write folders).
+    with pytest.raises(UsageError, match="is a file; give a folder"):
+        check_output_folder(a_file, "--out")
+    with pytest.raises(UsageError, match="is a file, not a folder"):
+        check_output_folder(a_file / "figs", "--out")
+
+
+def test_protocol_flag_errors(capsys, tmp_path):
+    path = _der_csv(tmp_path / "m.csv")
+    sweep = _run_folders(tmp_path / "sweep", sticky=0.0)
+    Path(f"{tmp_path / 'bad.csv'}.protocol.json").write_text("[1, 2]")
+    (tmp_path / "bad.csv").write_text(path.read_text())
+    for args, said in (([str(path), "--protocol", "stiky=0"], "unknown protocol field 'stiky'"),
+                       ([str(sweep), "--protocol", "sticky_action_prob=0.25"], "run folders record their protocol"),
+                       ([str(tmp_path / "bad.csv")], "must be a JSON object")):
+        code, out, err = _run(capsys, *args)
+        assert code == 2 and out == "" and said in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_bbf_table_says_why_its_median_differs_from_the_paper(capsys):
+    data = _json(capsys, "--baselines", "BBF", "--reps", "5")
+    bbf = data["aggregates"]["BBF"]
+    assert bbf["runs"] == 52 and round(bbf["median"]["value"], 3) == 0.879 and round(bbf["mean"]["value"], 3) == 2.236
+    note = next(n for n in data["protocol"]["notes"] if n.startswith("BBF: the released per-run scores"))
+    assert "0.917 / 2.245" in note and "BankHeist" in note and "SOURCES.md" in note

@@ -175,7 +175,8 @@ def plot_command(args: argparse.Namespace) -> int:
 def compare_command(args: argparse.Namespace) -> int:
     """`atari100k compare`: check output paths, load both sides, compare, print or write atomically."""
     from analysis.compare import build_comparison, side_from_inputs, side_from_spec
-    from analysis.compare_report import FIGURE_SUFFIXES, check_output_path, comparison_figure, render_comparison
+    from analysis.compare_report import FIGURE_SUFFIXES, comparison_figure, render_comparison
+    from analysis.output import check_output_path
     from atari100k.errors import UsageError
     from atari100k.fileio import atomic_write_text
 

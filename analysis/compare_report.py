@@ -2,9 +2,9 @@
 
 `render_comparison` formats an `analysis.compare.Comparison` as markdown (`headline`, the
 per-game table, the aggregates, the protocol, and how every number was obtained:
-`method_lines`) or JSON (`comparison_json`); `comparison_figure` draws it; `check_output_path`
-(from `analysis.output`, shared with `table`) refuses an output path that cannot be written, before
-any work. Nothing here prints; files are written atomically.
+`method_lines`) or JSON (`comparison_json`); `comparison_figure` draws it. Output paths are
+checked before any work by `analysis.output.check_output_path`. Nothing here prints; files are
+written atomically.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 
 from analysis import aggregate as agg
 from analysis.compare import Comparison, Side, field_text
-from analysis.output import check_output_path  # noqa: F401 (shared with `table`; imported from here by `compare`)
+from analysis.output import json_default
 from analysis.rank_test import RankTest
 from atari100k.errors import UsageError
 
@@ -89,9 +89,9 @@ def method_lines(comparison: Comparison) -> list[str]:
         f"Aggregates over the {len(c.games)} common game(s): HNS = (score - random) / (human - random) (rliable's "
         f"Atari table); IQM with 95% CIs and P({c.ours.label} > {c.against.label}) averaged over games "
         f"(Mann-Whitney U/(k n) per game) with its 95% CI: {b['method']}, {b['reps']} reps, seed {b['seed']}; "
-        f"runs per game in the aggregates: " + ", ".join(f"{a} {r}" for a, r in c.runs.items()) + ". "
-        f"Verdict: 'reproduced' when the CI of P(ours > published) contains 0.5, else 'better than published' / "
-        f"'worse than published'.",
+        "runs per game in the aggregates: " + ", ".join(f"{a} {r}" for a, r in c.runs.items()) + ". "
+        "Verdict: 'reproduced' when the CI of P(ours > published) contains 0.5, else 'better than published' / "
+        "'worse than published'.",
     ]
     if 1 < min(c.runs.values()) <= 10:
         lines.append(f"With {min(c.runs.values())} runs per game the bootstrap resamples only those runs, so its CI is "
@@ -185,18 +185,8 @@ def render_comparison(c: Comparison, fmt: str = "markdown") -> str:
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
     if fmt == "json":
-        return json.dumps(comparison_json(c), indent=2, default=_json_default) + "\n"
+        return json.dumps(comparison_json(c), indent=2, default=json_default) + "\n"
     return _markdown(c)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return str(value)
 
 
 # ---------------------------------------------------------------- the figure

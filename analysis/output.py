@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
+
+import numpy as np
 
 from atari100k.errors import UsageError
 
@@ -50,3 +52,14 @@ def check_output_folder(path: str | Path, flag: str) -> Path:
     if not os.access(probe, os.W_OK | os.X_OK):
         raise UsageError(f"{flag} {path}: not writable")
     return p
+
+
+def json_default(value: Any) -> Any:
+    """`json.dumps(default=...)` for numpy scalars (and anything else as its text)."""
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return str(value)

@@ -24,6 +24,7 @@ import numpy as np
 
 from analysis import aggregate as agg
 from analysis.baselines import human_random_scores
+from analysis.output import json_default
 from analysis.protocol import FIELD_TITLES, MARK, TABLE_FIELDS, export_value, field_text
 from atari100k.errors import UsageError
 
@@ -296,15 +297,7 @@ def render_table(table: ScoreTable, fmt: str = "markdown") -> str:
     if fmt not in FORMATS:
         raise UsageError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
     if fmt == "json":
-        return json.dumps(table_json(table), indent=2, default=_json_default) + "\n"
+        return json.dumps(table_json(table), indent=2, default=json_default) + "\n"
     return {"markdown": _markdown, "latex": _latex, "csv": _csv}[fmt](table)
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return str(value)

@@ -1,7 +1,5 @@
 """The shipped per-run data reproduce aggregates published in the papers (3 decimals)."""
 
-import pytest
-
 from analysis import aggregate as agg
 from analysis.baselines import catalog_rows, final_baseline_scores, get_baseline, human_random_scores
 from analysis.normalize import add_hns

@@ -20,24 +20,11 @@ set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 VENV="${DOPAMINE_VENV:-$REPO_ROOT/.bench_venvs/dopamine}"
-PY="${PYTHON:-python3}"
 DOPAMINE_VERSION=4.1.2
 JAX_VERSION=0.4.35
 
-if [ ! -x "$VENV/bin/python" ]; then
-    echo "[setup_venv] creating $VENV"
-    mkdir -p "$(dirname "$VENV")"
-    "$PY" -m venv "$VENV"
-fi
-VPY="$VENV/bin/python"
-
-have() {
-    # have DIST VERSION -> 0 if distribution DIST is installed at exactly VERSION (local part ignored)
-    "$VPY" - "$1" "$2" <<'PYEOF' >/dev/null 2>&1
-import importlib.metadata as m, sys
-sys.exit(0 if m.version(sys.argv[1]).split("+")[0] == sys.argv[2] else 1)
-PYEOF
-}
+# shellcheck source=../venv_common.sh
+source "$REPO_ROOT/benchmarks/venv_common.sh"  # creates $VENV, sets VPY, defines have()
 
 CONSTRAINTS="$(mktemp)"
 trap 'rm -f "$CONSTRAINTS"' EXIT

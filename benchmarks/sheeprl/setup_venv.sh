@@ -8,24 +8,11 @@ set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 VENV="${SHEEPRL_VENV:-$REPO_ROOT/.bench_venvs/sheeprl}"
-PY="${PYTHON:-python3}"
 TORCH_VERSION=2.13.0
 SHEEPRL_VERSION=0.8.4
 
-if [ ! -x "$VENV/bin/python" ]; then
-    echo "[setup_venv] creating $VENV"
-    mkdir -p "$(dirname "$VENV")"
-    "$PY" -m venv "$VENV"
-fi
-VPY="$VENV/bin/python"
-
-have() {
-    # have DIST VERSION -> 0 if distribution DIST is installed at exactly VERSION (local part ignored)
-    "$VPY" - "$1" "$2" <<'PYEOF' >/dev/null 2>&1
-import importlib.metadata as m, sys
-sys.exit(0 if m.version(sys.argv[1]).split("+")[0] == sys.argv[2] else 1)  # 2.13.0+cpu counts as 2.13.0
-PYEOF
-}
+# shellcheck source=../venv_common.sh
+source "$REPO_ROOT/benchmarks/venv_common.sh"  # creates $VENV, sets VPY, defines have()
 
 # 1. torch FIRST, exact version: the local CPU wheel. Installing it before anything
 #    else means sheeprl's `torch>=2.6` is already satisfied and pip will not pull a

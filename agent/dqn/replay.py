@@ -87,8 +87,8 @@ class TransitionReplay:
         span = np.minimum(span, max(self.count - 1, 0))
         terminal, end = self.terminal[span], self.end[span]
         first_terminal = np.where(terminal.any(1), terminal.argmax(1), self.n_step)
-        first_cut = np.where(end & ~terminal, True, False)
-        first_truncation = np.where(first_cut.any(1), first_cut.argmax(1), self.n_step)
+        cut = end & ~terminal  # an episode end that is not a terminal: a time-limit truncation
+        first_truncation = np.where(cut.any(1), cut.argmax(1), self.n_step)
         valid = inside & (first_truncation >= first_terminal)
         length = np.minimum(first_terminal + 1, self.n_step)
         return valid, length, terminal.any(1)

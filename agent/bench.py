@@ -60,7 +60,7 @@ def bench_update(presets: tuple[str, ...], updates: int, overrides: list[str] = 
 
     from agent.config import resolve_config
     from agent.dreamerv2.dreamer import DreamerV2
-    from agent.train import resolve_device
+    from agent.device import resolve_device
 
     config = resolve_config(presets, list(overrides))
     device = resolve_device(config.train.device)
@@ -99,7 +99,7 @@ def bench_value_learner(algo: str, presets: tuple[str, ...], updates: int, overr
     from agent.algorithms import learner_class
     from agent.config import resolve_config
     from agent.env import make_env
-    from agent.train import resolve_device
+    from agent.device import resolve_device
 
     config = resolve_config(presets, list(overrides), None, algo)
     device = resolve_device(config.train.device)

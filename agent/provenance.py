@@ -78,4 +78,14 @@ def collect_provenance() -> dict[str, Any]:
         "slurm_job_id": slurm_job_id(),
         "started_at": utc_now(),
         "python": sys.version.split()[0],
+        "accelerator": _accelerator(),
     }
+
+
+def _accelerator() -> dict[str, Any] | None:
+    """The GPU and its math settings, when torch is already loaded (analysis never loads it)."""
+    if "torch" not in sys.modules:
+        return None
+    from agent.device import accelerator_info
+
+    return accelerator_info()

@@ -44,6 +44,7 @@ from agent.algorithms import learner_class
 from agent.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint, seed_everything
 from agent.config import AnyConfig as Config
 from agent.config import config_to_dict
+from agent.device import resolve_device
 from agent.evaluate import evaluate
 from agent.provenance import utc_now
 from agent.run_folder import CHECKPOINT, RunFolder
@@ -119,15 +120,6 @@ def torch_threads() -> int:
     if text.isdigit() and int(text) > 0:
         return min(int(text), usable_cpus())
     return usable_cpus()
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' -> cuda if available else cpu; 'cuda' without a GPU is a UsageError."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UsageError("train.device=cuda but no CUDA device is available; use train.device=auto or cpu")
-    return torch.device(name)
 
 
 def _check_game(game: str) -> str:

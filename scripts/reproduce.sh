@@ -19,6 +19,14 @@ for game in $GAMES; do
     for seed in 0 1; do jobs+=("der $game $seed"); done
     jobs+=("iqn $game 0")
 done
+# Runs already under way (a checkpoint in $RUNS) go first, so a resumed session finishes them
+# before starting new ones.
+started=() fresh=()
+for job in "${jobs[@]}"; do
+    read -r algo game seed <<< "$job"
+    if [ -f "$RUNS/$algo/$game/seed_$seed/checkpoint.pt" ]; then started+=("$job"); else fresh+=("$job"); fi
+done
+jobs=("${started[@]}" "${fresh[@]}")
 run_one() {
     local algo=$1 game=$2 seed=$3
     case " $ALGOS " in *" $algo "*) ;; *) return 0 ;; esac

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# One lease of a GPU machine, as one command: the update benchmarks on CUDA (DER, IQN,
+# DreamerV2 fp32 and bf16), then IQN on the reproduction's games packed onto the one GPU
+# (one process per game, 2 CPU threads each) until a deadline. Everything it writes is under
+# OUT: log.txt and results.tar.gz (bench JSON, the runs' logs; no checkpoints or replay).
+#   bash benchmarks/gpu/session.sh OUT SECONDS [GAMES]
+# Wheels in .whl/ (ale-py, gymnasium, farama-notifications for the machine's Python) are
+# installed first when present: the GPU image has torch but no ALE.
+set -uo pipefail
+OUT=${1:?usage: session.sh OUT SECONDS [GAMES]}
+BUDGET=${2:?usage: session.sh OUT SECONDS [GAMES]}
+GAMES=${3:-"Krull RoadRunner Assault Breakout"}
+START=$(date +%s)
+RUNS=${RUNS:-/tmp/gpu_session_runs}  # checkpoints and replay stay on the machine
+mkdir -p "$OUT/results"
+exec > >(tee "$OUT/log.txt") 2>&1
+if compgen -G ".whl/*.whl" > /dev/null; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+        && export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+python3 -c "import torch, ale_py; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'ale_py', ale_py.__version__)"
+lscpu | grep 'Model name'
+bench() {  # name, then bench arguments
+    local name=$1; shift
+    echo "== bench $name: $*"
+    python3 -m atari100k bench "$@" --json > "$OUT/results/bench_$name.json" && python3 - "$OUT/results/bench_$name.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+u = r.get("update", r)
+keys = ("update_ms", "update_min_ms", "act_step_ms", "projected_run_h", "update_s", "update_min_s", "gflop_per_s", "precision")
+print({k: (round(u[k], 4) if isinstance(u[k], float) else u[k]) for k in keys if k in u})
+PY
+}
+VALUE_UPDATES=${VALUE_UPDATES:-300} DREAMER_UPDATES=${DREAMER_UPDATES:-30}
+if [ "${BENCH:-1}" = 1 ]; then
+    bench der --algo der --updates "$VALUE_UPDATES"
+    bench iqn --algo iqn --updates "$VALUE_UPDATES"
+    bench dreamerv2_fp32 --updates "$DREAMER_UPDATES"
+    bench dreamerv2_bf16 --updates "$DREAMER_UPDATES" --set train.precision=bf16
+fi
+# IQN, one process per game on the one GPU, stopped (checkpointing) 90 s before the deadline.
+left=$(( BUDGET - ($(date +%s) - START) - 90 ))
+echo "== IQN on $GAMES for at most $left s"
+pids=()
+for game in $GAMES; do
+    OMP_NUM_THREADS=2 timeout -k 40 -s TERM "$left" python3 -m atari100k train "$game" --seed 0 --algo iqn \
+        --out "$RUNS/iqn/$game/seed_0" --no-progress > "$OUT/results/iqn_$game.log" 2>&1 &
+    pids+=($!)
+done
+wait "${pids[@]}"
+for game in $GAMES; do
+    echo "-- $game: $(tail -n 1 "$OUT/results/iqn_$game.log")"
+    tail -n 1 "$RUNS/iqn/$game/seed_0/metrics.jsonl" 2>/dev/null
+    mkdir -p "$OUT/results/iqn/$game"
+    cp "$RUNS/iqn/$game/seed_0"/{run.json,metrics.jsonl,episodes.csv,eval.csv,DONE} "$OUT/results/iqn/$game/" 2>/dev/null
+done
+tar czf "$OUT/results.tar.gz" -C "$OUT" results && rm -rf "$OUT/results"
+echo "== done in $(( $(date +%s) - START )) s"

@@ -1,0 +1,49 @@
+"""Device choice: a GPU job with a CPU-only torch stops with one line; no GPU variables, CPU."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from agent.device import accelerator_info, allocated_gpus, resolve_device
+from atari100k.errors import UsageError
+
+needs_no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only torch case")
+
+
+@pytest.mark.parametrize("environ, expected", [
+    ({}, None),
+    ({"CUDA_VISIBLE_DEVICES": ""}, None),
+    ({"CUDA_VISIBLE_DEVICES": "-1"}, None),
+    ({"CUDA_VISIBLE_DEVICES": "NoDevFiles"}, None),
+    ({"SLURM_GPUS_ON_NODE": "0"}, None),
+    ({"CUDA_VISIBLE_DEVICES": "0,1"}, "CUDA_VISIBLE_DEVICES=0,1"),
+    ({"SLURM_JOB_GPUS": "3"}, "SLURM_JOB_GPUS=3"),
+    ({"SLURM_GPUS_ON_NODE": "1"}, "SLURM_GPUS_ON_NODE=1"),
+])
+def test_allocated_gpus_reads_scheduler_variables(environ, expected):
+    assert allocated_gpus(environ) == expected
+
+
+@needs_no_cuda
+def test_gpu_job_with_cpu_torch_is_refused_with_the_build_named():
+    with pytest.raises(UsageError) as error:
+        resolve_device("auto", {"CUDA_VISIBLE_DEVICES": "0"})
+    message = str(error.value)
+    assert "CUDA_VISIBLE_DEVICES=0" in message and torch.__version__ in message and "\n" not in message
+
+
+@needs_no_cuda
+def test_cpu_choices_without_a_gpu():
+    assert resolve_device("auto", {}).type == "cpu"
+    assert resolve_device("cpu", {"CUDA_VISIBLE_DEVICES": "0"}).type == "cpu"  # asked for on purpose
+    with pytest.raises(UsageError):
+        resolve_device("cuda", {})
+    assert accelerator_info() is None
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_cuda_switches_on_tf32_and_records_it():
+    assert resolve_device("auto", {}).type == "cuda"
+    info = accelerator_info()
+    assert info["tf32_matmul"] and info["tf32_conv"] and info["cudnn_benchmark"]

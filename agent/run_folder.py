@@ -94,6 +94,12 @@ class RunFolder:
             return
         old = _flat(existing["spec"], existing["config"])
         new = _flat(spec, config_to_dict(config))
+        # A key the folder's run.json lacks was added to the code after the run started; the
+        # code then behaved as the key's default does (a rule for new fields: their default
+        # keeps the old behaviour), so the folder holds the same run when we ask the default.
+        defaults = _flat(spec, config_to_dict(type(config)()))
+        for key in [k for k in new if k not in old and new[k] == defaults.get(k, "<unset>")]:
+            old[key] = new[key]
         for key in list(old) + [k for k in new if k not in old]:
             if old.get(key, "<unset>") != new.get(key, "<unset>"):
                 raise UsageError(

@@ -4,6 +4,8 @@
 # (one process per game, 2 CPU threads each) until a deadline. Everything it writes is under
 # OUT: log.txt and results.tar.gz (bench JSON, the runs' logs; no checkpoints or replay).
 #   bash benchmarks/gpu/session.sh OUT SECONDS [GAMES]
+#   CHECK=0 BENCH=0 EAGER=0 DREAMER=0 RESERVE=90: leave out the graph check, the DER/IQN benches,
+#   their eager (no CUDA graph) twins or the DreamerV2 benches; seconds kept for the final checkpoints.
 # Wheels in .whl/ (ale-py, gymnasium, farama-notifications for the machine's Python) are
 # installed first when present: the GPU image has torch but no ALE.
 set -uo pipefail
@@ -34,14 +36,24 @@ print({k: (round(u[k], 4) if isinstance(u[k], float) else u[k]) for k in keys if
 PY
 }
 VALUE_UPDATES=${VALUE_UPDATES:-300} DREAMER_UPDATES=${DREAMER_UPDATES:-30}
+if [ "${CHECK:-1}" = 1 ]; then
+    echo "== CUDA-graph updates against eager ones"
+    python3 benchmarks/gpu/check_graphs.py --updates 200 | tee "$OUT/results/check_graphs.jsonl"
+fi
 if [ "${BENCH:-1}" = 1 ]; then
     bench der --algo der --updates "$VALUE_UPDATES"
     bench iqn --algo iqn --updates "$VALUE_UPDATES"
+    if [ "${EAGER:-1}" = 1 ]; then
+        bench der_eager --algo der --updates "$VALUE_UPDATES" --set train.cuda_graphs=false
+        bench iqn_eager --algo iqn --updates "$VALUE_UPDATES" --set train.cuda_graphs=false
+    fi
+fi
+if [ "${DREAMER:-1}" = 1 ]; then
     bench dreamerv2_fp32 --updates "$DREAMER_UPDATES"
     bench dreamerv2_bf16 --updates "$DREAMER_UPDATES" --set train.precision=bf16
 fi
-# IQN, one process per game on the one GPU, stopped (checkpointing) 90 s before the deadline.
-left=$(( BUDGET - ($(date +%s) - START) - 90 ))
+# IQN, one process per game on the one GPU, stopped (checkpointing) RESERVE s before the deadline.
+left=$(( BUDGET - ($(date +%s) - START) - ${RESERVE:-90} ))
 echo "== IQN on $GAMES for at most $left s"
 pids=()
 for game in $GAMES; do

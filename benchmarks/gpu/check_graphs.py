@@ -1,0 +1,75 @@
+"""CUDA-graph updates against eager ones on one GPU: same init, same replay, same batches.
+
+For each case, two learners are built from one seed, fed the same random replay and updated
+`--updates` times, one with `train.cuda_graphs=true` and one without; prints the largest loss and
+parameter differences and the ms per update of each. TF32 is off here so that the only
+differences are kernel-order rounding. DER without noise has no random draws in its update, so
+its two runs must agree to rounding (`ok`); with noise and for IQN the draws come from one CUDA
+generator in both runs, so they agree too when the graph consumes random numbers as eager does.
+    python benchmarks/gpu/check_graphs.py [--updates 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+
+from agent.algorithms import learner_class
+from agent.config import resolve_config
+
+CASES = (("der", ["der.noisy=false"]), ("der", []), ("iqn", []))
+
+
+def build(algo: str, overrides: list[str], graphs: bool, device: torch.device):
+    config = resolve_config(("atari100k",), overrides + [f"train.cuda_graphs={str(graphs).lower()}"], None, algo)
+    torch.manual_seed(0)  # seeds the CUDA generator too
+    learner = learner_class(algo)(config, (1, 84, 84), 6, 1, device, 0)
+    rng = np.random.default_rng(0)
+    for _ in range(3_000):
+        end = bool(rng.random() < 0.01)
+        learner.replay.add(rng.integers(0, 256, (84, 84), dtype=np.uint8), int(rng.integers(6)), float(rng.normal()),
+                           end, end)
+    return learner
+
+
+def run(learner, updates: int) -> tuple[list[float], float]:
+    losses = []
+    torch.manual_seed(1)  # both runs draw the same noise and taus (if the graph draws as eager does)
+    sync = torch.cuda.synchronize if learner.device.type == "cuda" else (lambda: None)
+    sync()
+    start = time.perf_counter()
+    for _ in range(updates):
+        losses.append(learner.update()["loss"])
+    sync()
+    return losses, (time.perf_counter() - start) / updates * 1e3
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--updates", type=int, default=200)
+    parser.add_argument("--device", default="cuda", help="cpu: a smoke test of this script (both runs eager)")
+    args = parser.parse_args()
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    device = torch.device(args.device)
+    for algo, overrides in CASES:
+        eager, graphed = build(algo, overrides, False, device), build(algo, overrides, True, device)
+        eager_losses, eager_ms = run(eager, args.updates)
+        graph_losses, graph_ms = run(graphed, args.updates)
+        loss_diff = max(abs(a - b) / max(abs(a), 1e-6) for a, b in zip(eager_losses, graph_losses))
+        param_diff = max(float((p.detach() - q.detach()).abs().max()) for p, q in zip(eager.online.parameters(), graphed.online.parameters()))
+        print(json.dumps({
+            "algo": algo, "overrides": overrides, "updates": args.updates, "captured": graphed._learn.captured,
+            "max_rel_loss_diff": loss_diff, "max_param_diff": param_diff,
+            "first_losses": [round(x, 5) for x in eager_losses[:3]], "graph_first_losses": [round(x, 5) for x in graph_losses[:3]],
+            "eager_ms_per_update": round(eager_ms, 3), "graph_ms_per_update": round(graph_ms, 3),
+            "ok": bool(loss_diff < 1e-3 and param_diff < 1e-4),
+        }), flush=True)
+
+
+if __name__ == "__main__":
+    main()

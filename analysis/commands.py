@@ -90,6 +90,9 @@ def register(verbs: argparse._SubParsersAction) -> None:
                          help="which algorithm of ALGO when it is a path holding several")
     compare.add_argument("--allow-protocol-mismatch", action="store_true",
                          help="compare despite protocol differences (every difference is printed)")
+    compare.add_argument("--protocol", action="append", default=[], metavar="KEY=VALUE",
+                         help="protocol of OURS when it is a CSV, field by field (as `table --protocol`; overrides "
+                              "its <file>.protocol.json sidecar)")
     compare.add_argument("--allow-partial", action="store_true",
                          help="score unfinished runs at their latest evaluation (their budget then differs)")
     compare.add_argument("--format", choices=("markdown", "json"), default="markdown")
@@ -177,6 +180,7 @@ def compare_command(args: argparse.Namespace) -> int:
     from analysis.compare import build_comparison, side_from_inputs, side_from_spec
     from analysis.compare_report import FIGURE_SUFFIXES, comparison_figure, render_comparison
     from analysis.output import check_output_path
+    from analysis.protocol import parse_protocol_items
     from atari100k.errors import UsageError
     from atari100k.fileio import atomic_write_text
 
@@ -188,7 +192,8 @@ def compare_command(args: argparse.Namespace) -> int:
         check_output_path(args.figure, "--figure", FIGURE_SUFFIXES)
         if args.out and Path(args.out).resolve() == Path(args.figure).resolve():
             raise UsageError("--out and --figure name the same file")
-    ours = side_from_inputs(args.inputs, args.name, args.algorithm, args.allow_partial)
+    protocol = parse_protocol_items(args.protocol)
+    ours = side_from_inputs(args.inputs, args.name, args.algorithm, args.allow_partial, protocol=protocol)
     against = side_from_spec(args.against, args.against_name, args.against_algorithm, args.allow_partial)
     comparison = build_comparison(ours, against, reps=args.reps, seed=args.seed,
                                   allow_protocol_mismatch=args.allow_protocol_mismatch)

@@ -2,9 +2,11 @@
 
 `atari100k compare OURS... --against ALGO` answers "did we reproduce ALGO?" in three parts:
 
-1. **Protocol.** The fields that decide what a score means (PROTOCOL_FIELDS: budget, action
-   repeat, sticky actions, no-op starts, max-pool, action set, episode cap, what a run's score
-   is, evaluation episodes) are compared first; a difference refuses the comparison unless
+1. **Protocol.** The fields that decide what a score means (TABLE_FIELDS, as `table` compares
+   them: budget, action repeat, sticky actions, no-op starts, max-pool, action set, episode
+   cap, what a run's score is, evaluation episodes, whether a lost life ends the scored
+   episode, the frames the score covers) are compared first, read the same way as `table`
+   reads them (run.json, a CSV's sidecar or --protocol, the shipped baselines' records); a difference refuses the comparison unless
    allowed, and is then printed. Observation size, frame stacking, life-loss handling for the
    learner's targets and the evaluation policy are the agent's own choices, not the protocol:
    they are shown, never compared. *No-op starts* are compared by family: every "up to 30
@@ -55,10 +57,9 @@ import pandas as pd
 from analysis import aggregate as agg
 from analysis.baselines import Baseline, final_baseline_scores, find_baseline
 from analysis.normalize import add_hns
-# The protocol fields and their values live in analysis.protocol (shared with `table`); re-exported here.
-from analysis.protocol import (ALGORITHM_CHOICE_FIELDS, EVAL_AFTER_TRAINING, EVAL_TRAINING_RETURNS,  # noqa: F401
-                               NOOP_FAMILY_30, PROTOCOL_FIELDS, PUBLISHED_PROTOCOLS, comparable, field_text,
-                               noop_family)
+# The protocol fields and how each kind of input records them live in analysis.protocol (shared with `table`).
+from analysis.protocol import (ALGORITHM_CHOICE_FIELDS, NOOP_FAMILY_30, PUBLISHED_PROTOCOLS, TABLE_FIELDS,
+                               baseline_fields, comparable, declared_fields, field_text, run_fields)
 from analysis.rank_test import (LEVEL, RankTest, game_verdict, improvement_probability, midrank_percentiles,
                                 rank_sum_test)
 from analysis.scores import algorithm_label, final_scores, load_inputs
@@ -78,7 +79,8 @@ class Side:
     final: pd.DataFrame
     """`game, seed, step, score`: one final score per run and game."""
     protocol: dict[str, Any]
-    """PROTOCOL_FIELDS and ALGORITHM_CHOICE_FIELDS keys -> value (None = not recorded)."""
+    """TABLE_FIELDS and ALGORITHM_CHOICE_FIELDS keys -> value (None = not recorded): `analysis.protocol`'s
+    run_fields (run folders), declared_fields (CSVs: sidecar / --protocol) or baseline_fields."""
     noop_detail: str | None
     score_text: str
     """How one run's score was obtained."""
@@ -99,7 +101,8 @@ def _select(labels: list[str], wanted: str | None, what: str, flag: str) -> str:
 
 
 def side_from_inputs(inputs: Sequence[str | Path], names: Sequence[str] = (), algorithm: str | None = None,
-                     allow_partial: bool = False, what: str = "OURS", flag: str = "--algorithm") -> Side:
+                     allow_partial: bool = False, what: str = "OURS", flag: str = "--algorithm",
+                     protocol: dict[str, Any] | None = None) -> Side:
     """Run folders, sweep folders or a long CSV (as `table` reads them) as one Side.
 
     Args:
@@ -107,10 +110,11 @@ def side_from_inputs(inputs: Sequence[str | Path], names: Sequence[str] = (), al
       algorithm: which algorithm of the inputs (label, e.g. "DER (ours)", or run.json's algo,
         e.g. "der"); None = the only one (UsageError listing them when there are several).
       allow_partial: score unfinished runs at their latest evaluation (else left out, said).
+      protocol: declared protocol fields for CSV inputs (`--protocol`), over their sidecars.
     Returns:
       Side with one final score per run: the last evaluation of each run (`final_scores`).
     """
-    data = load_inputs(inputs, list(names))
+    data = load_inputs(inputs, list(names), protocol)
     if data.frame.empty:
         raise UsageError(f"{what}: no scores found")
     labels = list(dict.fromkeys(data.frame["algorithm"]))
@@ -121,35 +125,27 @@ def side_from_inputs(inputs: Sequence[str | Path], names: Sequence[str] = (), al
     if final.empty:
         raise UsageError(f"{what}: no finished runs of {label} (use --allow-partial to score unfinished ones)")
     raw = data.protocols.get(label, {})
-    steps = sorted(set(final["step"].dropna().astype(int)))
-    if final["step"].notna().all() and steps:
-        budget: Any = steps[0] if len(steps) == 1 else " | ".join(map(str, steps))
-    else:
-        budget = raw.get("budget_steps")
-    episodes = raw.get("eval_episodes_found", raw.get("eval_episodes"))
+    declared = data.declared.get(label)
+    steps = sorted(set(final["step"].dropna().astype(int))) if final["step"].notna().all() else []
+    fields = run_fields(raw, steps) if raw else declared_fields(declared or {}, steps)
+    budget, episodes = fields["budget_steps"], fields["eval_episodes"]
     if raw and raw.get("eval_episodes") is not None and episodes != raw.get("eval_episodes"):
         notes.append(f"{label}: run.json asks for {raw['eval_episodes']} evaluation episodes, eval.csv holds "
                      f"{episodes} at the scored step; {episodes} are what the scores average")
-    protocol = {
-        "budget_steps": budget, "action_repeat": raw.get("action_repeat"),
-        "sticky_action_prob": raw.get("sticky_action_prob"), "noop_starts": noop_family(raw.get("noop_max")),
-        "max_pool_frames": raw.get("max_pool_frames"), "action_set": raw.get("action_set"),
-        "max_episode_frames": raw.get("max_episode_frames"),
-        "evaluation": EVAL_AFTER_TRAINING if raw else None, "eval_episodes": episodes,
-        **{key: raw.get(key) for key, _ in ALGORITHM_CHOICE_FIELDS},
-    }
-    noop = raw.get("noop_max")
+    noop = raw.get("noop_max", (declared or {}).get("noop_max"))
     noop_detail = (f"uniform 0-{noop} single no-op frames at every episode start (the suite's env; run.json "
-                   f"noop_max {noop})" if isinstance(noop, int) else None)
+                   f"noop_max {noop})" if raw and isinstance(noop, int) else None)
     at = f"step {budget:,}" if isinstance(budget, int) else f"steps {budget}" if budget else "its last step"
     if raw:
         score_text = (f"mean return of the {episodes} evaluation episodes at {at} (eval.csv; each run's last "
                       f"evaluation)")
         source = "run folders: " + ", ".join(map(str, inputs))
     else:
-        score_text = f"the score given for each run at {at} (CSV; each run's last step), protocol not recorded"
+        where = data.declared_sources.get(label)
+        score_text = (f"the score given for each run at {at} (CSV; each run's last step), "
+                      + (f"protocol as declared in {where}" if declared else "protocol not recorded"))
         source = "CSV: " + ", ".join(map(str, inputs))
-    return Side(label, final[["game", "seed", "step", "score"]].reset_index(drop=True), protocol, noop_detail,
+    return Side(label, final[["game", "seed", "step", "score"]].reset_index(drop=True), fields, noop_detail,
                 score_text, source, published=False, notes=notes)
 
 
@@ -160,16 +156,7 @@ def side_from_baseline(baseline: Baseline) -> Side:
                          f"not a published Atari 100k result; compare against a final-score baseline such as DER")
     known = PUBLISHED_PROTOCOLS.get(baseline.key, {})
     p = baseline.protocol
-    derived = str(p.get("score", "")).startswith("DERIVED")
-    protocol = {
-        "budget_steps": p.get("budget_steps"),
-        "action_repeat": p["budget_frames"] // p["budget_steps"] if p.get("budget_steps") else None,
-        "sticky_action_prob": p.get("sticky_action_prob"),
-        "evaluation": EVAL_TRAINING_RETURNS if derived else known.get("evaluation"),
-        **{key: known.get(key) for key, _ in PROTOCOL_FIELDS if key not in ("budget_steps", "action_repeat",
-                                                                           "sticky_action_prob", "evaluation")},
-        **{key: known.get(key) for key, _ in ALGORITHM_CHOICE_FIELDS},
-    }
+    protocol = baseline_fields(baseline)
     rows = final_baseline_scores(baseline)
     runs = rows.groupby("game").size()
     count = f"{runs.min()}" if runs.min() == runs.max() else f"{runs.min()}-{runs.max()}"
@@ -204,7 +191,7 @@ class ProtocolCheck:
     """The protocol fields of both sides, side by side."""
 
     rows: list[dict[str, Any]]
-    """One per PROTOCOL_FIELDS entry: field, title, ours, against, status ('same', 'differs',
+    """One per TABLE_FIELDS entry: field, title, ours, against, status ('same', 'differs',
     'not recorded')."""
     differences: list[str]
     notes: list[str]
@@ -213,14 +200,14 @@ class ProtocolCheck:
 
 
 def check_protocols(ours: Side, against: Side) -> ProtocolCheck:
-    """Compare PROTOCOL_FIELDS; unrecorded fields are listed, not compared; no-op families explained.
+    """Compare TABLE_FIELDS; unrecorded fields are listed, not compared; no-op families explained.
 
     Returns:
       ProtocolCheck; `differences` holds one line per field recorded on both sides with
       different values ("sticky actions: X 0.25, Y 0").
     """
     rows, differences, notes = [], [], []
-    for key, title in PROTOCOL_FIELDS:
+    for key, title in TABLE_FIELDS:
         a, b = ours.protocol.get(key), against.protocol.get(key)
         if a is None or b is None:
             status = "not recorded"
@@ -232,7 +219,7 @@ def check_protocols(ours: Side, against: Side) -> ProtocolCheck:
         rows.append({"field": key, "title": title, "ours": a, "against": b, "status": status})
     missing = [r["title"] for r in rows if r["status"] == "not recorded"]
     if missing:
-        who = [s.label for s in (ours, against) if any(s.protocol.get(key) is None for key, _ in PROTOCOL_FIELDS)]
+        who = [s.label for s in (ours, against) if any(s.protocol.get(key) is None for key, _ in TABLE_FIELDS)]
         notes.append(f"not recorded for {' and '.join(who)}, so not compared: {', '.join(missing)}")
     noop = next(r for r in rows if r["field"] == "noop_starts")
     if noop["status"] == "same" and noop["ours"] == NOOP_FAMILY_30 and (ours.noop_detail or against.noop_detail):
@@ -297,7 +284,7 @@ def build_comparison(ours: Side, against: Side, reps: int = agg.DEFAULT_REPS, se
       ours, against: the two sides (`side_from_inputs`, `side_from_spec`).
       reps, seed: stratified bootstrap replications and seed (NumPy's global generator is
         seeded before each bootstrap, as `analysis.aggregate` does).
-      allow_protocol_mismatch: go on when PROTOCOL_FIELDS differ (they are listed).
+      allow_protocol_mismatch: go on when TABLE_FIELDS differ (they are listed).
     Returns:
       Comparison. Raises UsageError on a protocol difference (naming the first), when the two
       sides share the same name, or share no game.

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from analysis import aggregate as agg
-from analysis.compare import Comparison, Side, field_text
+from analysis.compare import Comparison, Side
+from analysis.protocol import field_text
 from analysis.output import json_default
 from analysis.rank_test import RankTest
 from atari100k.errors import UsageError

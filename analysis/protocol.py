@@ -2,12 +2,12 @@
 
 One list of fields serves `compare` and `table`:
 
-- PROTOCOL_FIELDS: what `compare` checks (budget, action repeat, sticky actions, no-op starts,
-  max-pool, action set, episode cap, what a run's score is, evaluation episodes); a difference
-  refuses a comparison.
-- SCORE_FIELDS: two more that `table` also compares: whether a lost life ends the scored
-  episode, and which frames the score covers (after training, or training episodes over a
-  frame range).
+- PROTOCOL_FIELDS: budget, action repeat, sticky actions, no-op starts, max-pool, action set,
+  episode cap, what a run's score is, evaluation episodes.
+- SCORE_FIELDS: whether a lost life ends the scored episode, and which frames the score
+  covers (after training, or training episodes over a frame range).
+- TABLE_FIELDS = both: what `table` compares against its first column and `compare` between
+  its two sides (a difference refuses a comparison unless allowed).
 - ALGORITHM_CHOICE_FIELDS: each agent's own settings (observation size, a lost life as a
   terminal for the learner, evaluation policy): shown, never compared. Frame stacking and
   observation size belong to the agent (DER sees 84x84x4, DreamerV2 64x64), not the protocol.
@@ -47,7 +47,7 @@ PROTOCOL_FIELDS: tuple[tuple[str, str], ...] = (
     ("evaluation", "a run's score"),
     ("eval_episodes", "evaluation episodes per score"),
 )
-"""The fields that decide what a score means: `compare` compares them, and a difference refuses."""
+"""The settings of the environment and the evaluation that decide what a score means."""
 
 SCORE_FIELDS: tuple[tuple[str, str], ...] = (
     ("life_loss_ends_episode", "a lost life ends the scored episode"),

@@ -174,6 +174,27 @@ def test_spr_against_der_is_better_not_reproduced(capsys, tmp_path):
     assert counts["above"] > 13 and counts["above"] > 3 * counts["below"], counts
 
 
+def test_a_csv_protocol_from_its_sidecar_or_flags_is_compared(capsys, tmp_path):
+    ours, _ = _split(seed=1)
+    csv = _csv(ours, "DER redrawn", tmp_path / "ours.csv")
+    # A sidecar declaring sticky actions: refused like a run folder with them.
+    (tmp_path / "ours.csv.protocol.json").write_text(json.dumps({"sticky_action_prob": 0.25, "evaluation": "final"}))
+    assert main(["compare", *REPS, str(csv), "--against", "DER"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "protocols differ: sticky actions: DER redrawn 0.25" in err and len(err.splitlines()) == 1
+    # --protocol overrides the sidecar field by field; a score field (a lost life ends the scored
+    # episode) is compared too.
+    assert main(["compare", *REPS, str(csv), "--against", "DER", "--protocol", "sticky_action_prob=0",
+                 "--protocol", "life_loss_ends_episode=true"]) == 2
+    err = capsys.readouterr().err
+    assert "a lost life ends the scored episode: DER redrawn yes" in err
+    data = _json(capsys, str(csv), "--against", "DER", "--protocol", "sticky_action_prob=0")
+    status = {r["field"]: r["status"] for r in data["protocol"]["fields"]}
+    assert status["sticky_action_prob"] == "same" and status["evaluation"] == "same"
+    assert status["action_set"] == "not recorded"
+    assert "protocol as declared in" in data["ours"]["score"]
+
+
 # ---------------------------------------------------------------- run folders
 
 PROTOCOL = {"budget_steps": 100000, "budget_frames": 400000, "action_repeat": 4, "sticky_action_prob": 0.0,
@@ -220,7 +241,7 @@ def test_run_folders_are_der_ours_and_compared(capsys, tmp_path):
     assert games["Breakout"]["verdict"] == "consistent" and games["Boxing"]["verdict"] == "consistent"
     assert data["aggregate"]["runs_per_game"] == {"DER (ours)": 3, DER_LABEL: 100}
     protocol = data["protocol"]
-    assert [r["status"] for r in protocol["fields"]] == ["same"] * 9 and protocol["differences"] == []
+    assert [r["status"] for r in protocol["fields"]] == ["same"] * 11 and protocol["differences"] == []
     noop = next(n for n in protocol["notes"] if "no-op starts are one protocol family" in n)
     assert "0-30 single no-op frames" in noop and "0-29 no-op starts" in noop
     assert any("observation: DER (ours) 84x84 gray" in c for c in protocol["agent_choices"])

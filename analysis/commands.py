@@ -66,6 +66,8 @@ def register(verbs: argparse._SubParsersAction) -> None:
     plot.add_argument("--width", choices=("single", "double"), default="double",
                       help="printed width: one column (3.25 in) or two columns (6.75 in) of a two-column paper; "
                            "fonts are >= 7 pt at that size (default double)")
+    plot.add_argument("--confidence", type=float, default=0.95, metavar="LEVEL",
+                      help="level of every confidence interval (default 0.95), as `table --confidence`")
     plot.add_argument("--poi", choices=("first", "all-pairs"), default="first",
                       help="probability of improvement: the first algorithm against each other one (default), "
                            "or every pair")
@@ -169,7 +171,8 @@ def plot_command(args: argparse.Namespace) -> int:
 
     data, baselines = _load(args)
     written = make_figures(data, baselines, args.out, step=args.step, allow_partial=args.allow_partial,
-                           reps=args.reps, seed=args.seed, width=args.width, poi=args.poi)
+                           reps=args.reps, seed=args.seed, width=args.width, poi=args.poi,
+                           confidence=args.confidence)
     for path in written:
         print(path)
     return 0

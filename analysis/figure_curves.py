@@ -30,7 +30,7 @@ from analysis import aggregate as agg
 from analysis.baselines import (DOPAMINE_ITERATION_FRAMES, FRAMES_PER_STEP, IQN_NOTE, Baseline, curve_label_at,
                                 dopamine_curves, dopamine_iteration_for)
 from analysis.figure_style import (CompactFormatter, dodge, legend_columns, legend_height, log_ticks_text, new_figure,
-                                   plain)
+                                   percent, plain)
 from analysis.normalize import add_hns
 from analysis.scores import ScoreData
 from analysis.table import ScoreTable
@@ -150,20 +150,21 @@ def _linear_xlim(xmax: float, markers: dict[str, int], ends: set[int], panel_in:
 
 def sample_efficiency_figure(data: ScoreData, table: ScoreTable, baselines: Sequence[Baseline], width: str,
                              colors: dict[str, tuple], reps: int, seed: int) -> tuple[Figure, str]:
-    """IQM HNS vs frames with 95% CIs: inputs' curves, final-score baselines at their budget, and,
+    """IQM HNS vs frames with CIs (the table's level): inputs' curves, final-score baselines at their budget, and,
     when asked for, Dopamine curves on a second, log-frame panel.
 
     Returns:
       (figure, caption). Panels: the inputs' frames (linear) and, with Dopamine agents, all
       frames (log); one legend for both.
     """
-    curves = {a: (steps * FRAMES_PER_STEP, *agg.iqm_curve(cube, reps=reps, seed=seed), cube.shape[0])
+    curves = {a: (steps * FRAMES_PER_STEP, *agg.iqm_curve(cube, reps=reps, seed=seed, confidence=table.confidence), cube.shape[0])
               for a, (steps, cube) in user_curves(data, table).items()}
     dopamine = {}
     for label, b in dopamine_labels(table, baselines).items():
         games = [g for g in table.games if (g, label) in table.cells]
         if games:
-            iqm, ci = agg.iqm_curve(_dopamine_cube(b.shipped_name, games), reps=reps, seed=seed)
+            iqm, ci = agg.iqm_curve(_dopamine_cube(b.shipped_name, games), reps=reps, seed=seed,
+                                    confidence=table.confidence)
             dopamine[label] = (b, (np.arange(len(iqm)) + 1) * DOPAMINE_ITERATION_FRAMES, iqm, ci)
     # One marker per final-score algorithm at its budget, and per input evaluated once: dodged.
     markers = {a: _budget(table, a) if a not in curves else int(curves[a][0][0]) for a in table.algorithms
@@ -215,7 +216,7 @@ def sample_efficiency_figure(data: ScoreData, table: ScoreTable, baselines: Sequ
             seen.setdefault(label, handle)
     fig.legend(list(seen.values()), list(seen), loc="outside upper center", ncols=legend_columns(list(seen), width))
     fig.set_figheight(fig.get_figheight() + legend_height(list(seen), width))
-    caption = (f"IQM HNS vs frames over {len(table.games)} games with 95% stratified bootstrap CIs "
+    caption = (f"IQM HNS vs frames over {len(table.games)} games with {percent(table.confidence)} stratified bootstrap CIs "
                f"({reps} reps, seed {seed}); inputs on the steps every run evaluated (a marker per "
                f"evaluation); final-score algorithms as one marker at their budget, dodged horizontally "
                f"where they share it")

@@ -43,6 +43,11 @@ RC = {
 """rc parameters of every figure (in force both when drawing and when saving)."""
 
 
+def percent(level: float) -> str:
+    """A confidence level as text: 0.95 -> "95%"."""
+    return f"{level * 100:g}%"
+
+
 def check_width(width: str) -> float:
     """Inches of a `--width` name ('single' or 'double'); ValueError otherwise."""
     if width not in WIDTHS:

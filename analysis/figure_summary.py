@@ -16,12 +16,11 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from analysis import aggregate as agg
-from analysis.figure_style import legend_columns, legend_height, new_figure, plain, wrap
+from analysis.figure_style import legend_columns, legend_height, new_figure, percent, plain, wrap
 from analysis.table import ScoreTable
 
 TAUS = np.linspace(0.0, 8.0, 81)
 """The usual Atari 100k profile range, tau in [0, 8] (shrunk when no run gets near 8)."""
-POI_MAX_REPS = 1000  # P(improvement) runs a Mann-Whitney test per game and rep: cap its cost
 POI_MODES = ("first", "all-pairs")
 
 
@@ -35,7 +34,7 @@ def _legend(fig: Figure, labels: Sequence[str], width: str) -> None:
 
 
 def aggregates_figure(table: ScoreTable, width: str, colors: dict[str, tuple]) -> tuple[Figure, str]:
-    """IQM, median, mean and optimality gap of HNS with their 95% CIs, one panel per metric.
+    """IQM, median, mean and optimality gap of HNS with their CIs (the table's level), one panel per metric.
 
     Args:
       table: the score table (its `aggregates`).
@@ -70,21 +69,22 @@ def aggregates_figure(table: ScoreTable, width: str, colors: dict[str, tuple]) -
         ax.margins(x=0.08)
         plain(ax.xaxis)
     fig.supxlabel("Human normalized score (HNS)")
-    caption = ("IQM, median, mean and optimality gap (gamma = 1; lower is better) of per-run HNS: bar = 95% CI, "
-               "tick = point estimate")
+    caption = (f"IQM, median, mean and optimality gap (gamma = 1; lower is better) of per-run HNS: bar = "
+               f"{percent(table.confidence)} CI, tick = point estimate")
     return fig, caption
 
 
 def profiles_figure(table: ScoreTable, width: str, colors: dict[str, tuple], reps: int, seed: int
                     ) -> tuple[Figure, str]:
-    """Performance profiles: the fraction of runs with HNS > tau, with 95% CI bands.
+    """Performance profiles: the fraction of runs with HNS > tau, with CI bands (the table's level).
 
     Returns:
       (figure, caption); each algorithm's line has `gid` "curve:<algorithm>", its band "ci:<algorithm>".
     """
     top = max(float(np.max(m)) for m in table.matrices.values())
     taus = np.linspace(0.0, float(np.clip(np.ceil(top * 1.1), 2.0, TAUS[-1])), len(TAUS))
-    profiles, cis = agg.performance_profiles(table.matrices, taus, reps=reps, seed=seed)
+    profiles, cis = agg.performance_profiles(table.matrices, taus, reps=reps, seed=seed,
+                                             confidence=table.confidence)
     fig = new_figure(width, 2.2 if width == "single" else 2.4)
     ax = fig.subplots()
     for a in table.algorithms:
@@ -98,7 +98,7 @@ def profiles_figure(table: ScoreTable, width: str, colors: dict[str, tuple], rep
     ax.set_ylabel(r"Fraction of runs with HNS $> \tau$")
     _legend(fig, table.algorithms, width)
     caption = (f"fraction of runs with HNS > tau, tau in [0, {taus[-1]:g}] ({len(taus)} points); "
-               f"shaded: 95% CI")
+               f"shaded: {percent(table.confidence)} CI")
     return fig, caption
 
 
@@ -119,17 +119,16 @@ def poi_pairs(table: ScoreTable, mode: str = "first") -> list[tuple[str, str]]:
 
 def poi_figure(table: ScoreTable, width: str, colors: dict[str, tuple], mode: str, reps: int, seed: int
                ) -> tuple[Figure, str]:
-    """P(X > Y) averaged over games, with 95% CIs, on [0, 1] with a dashed line at 0.5.
+    """P(X > Y) averaged over games, with CIs (the table's level), on [0, 1] with a dashed line at 0.5.
 
     Args:
       mode: 'first' or 'all-pairs' (see `poi_pairs`).
-      reps: bootstrap replications (capped at POI_MAX_REPS).
+      reps: bootstrap replications.
     Returns:
       (figure, caption). One row per pair, "X vs. Y" written above its CI bar (`gid`
       "ci:X|Y", coloured as Y) and point tick ("point:X|Y"); the 0.5 line has `gid` "poi:0.5".
     """
     pairs = poi_pairs(table, mode)
-    poi_reps = min(reps, POI_MAX_REPS)
     if not pairs:
         fig = new_figure(width, 0.8)
         ax = fig.subplots()
@@ -139,7 +138,8 @@ def poi_figure(table: ScoreTable, width: str, colors: dict[str, tuple], mode: st
         return fig, "not computed: fewer than two algorithms on the same games"
     # Labels may hold commas ("IQN (Dopamine, 0-1M frames)"), so pairs are keyed "X|Y".
     estimates = agg.probability_of_improvement(
-        {f"{x}|{y}": (table.matrices[x], table.matrices[y]) for x, y in pairs}, reps=poi_reps, seed=seed)
+        {f"{x}|{y}": (table.matrices[x], table.matrices[y]) for x, y in pairs}, reps=reps, seed=seed,
+        confidence=table.confidence)
     # The y axis is in inches from the top: each row is its label (wrapped to the width) over its bar.
     labels = [wrap(f"{x} vs. {y}", width, 52, 110) for x, y in pairs]
     rows, top = [], 0.0
@@ -166,7 +166,7 @@ def poi_figure(table: ScoreTable, width: str, colors: dict[str, tuple], mode: st
     ax.grid(axis="y", visible=False)
     ax.set_xlabel("Probability of improvement P(X > Y)")
     which = "the first algorithm against each other one" if mode == "first" else "every pair"
-    caption = (f"P(X > Y) for {which}, averaged over games (Mann-Whitney U per game); bar = 95% stratified "
-               f"independent bootstrap CI, {poi_reps} reps (capped at {POI_MAX_REPS}), seed {seed}; "
+    caption = (f"P(X > Y) for {which}, averaged over games (Mann-Whitney U per game); bar = "
+               f"{percent(table.confidence)} stratified independent bootstrap CI, {reps} reps, seed {seed}; "
                f"dashed line: 0.5 (no difference)")
     return fig, caption

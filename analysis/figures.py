@@ -2,7 +2,7 @@
 
 `make_figures` writes into one folder, every figure at a paper's column width (`width`:
 'single' = 3.25 in, 'double' = 6.75 in; fonts >= 7 pt at that size, TrueType fonts in PDFs):
-- `aggregates`: IQM, median, mean, optimality gap of HNS with 95% stratified bootstrap CIs;
+- `aggregates`: IQM, median, mean, optimality gap of HNS with stratified bootstrap CIs (95% unless --confidence);
 - `performance_profiles`: fraction of runs with HNS > tau, with CI bands;
 - `probability_of_improvement`: P(X > Y) on [0, 1] with a 0.5 line, the first algorithm against
   each other one (`poi="first"`) or every pair (`poi="all-pairs"`);
@@ -24,14 +24,14 @@ from matplotlib.figure import Figure
 from analysis import aggregate as agg
 from analysis.baselines import Baseline
 from analysis.figure_curves import learning_curves_figure, sample_efficiency_figure
-from analysis.figure_style import DEFAULT_WIDTH, check_width, palette, save, style
-from analysis.figure_summary import POI_MAX_REPS, POI_MODES, TAUS, aggregates_figure, poi_figure, profiles_figure
+from analysis.figure_style import DEFAULT_WIDTH, check_width, palette, percent, save, style
+from analysis.figure_summary import POI_MODES, TAUS, aggregates_figure, poi_figure, profiles_figure
 from analysis.scores import ScoreData
 from analysis.table import ScoreTable, build_table, protocol_lines
 from atari100k.errors import UsageError
 from atari100k.fileio import atomic_write_text
 
-__all__ = ["FIGURES", "FigureSet", "POI_MAX_REPS", "TAUS", "build_figures", "make_figures"]
+__all__ = ["FIGURES", "FigureSet", "TAUS", "build_figures", "make_figures"]
 
 FIGURES = ("aggregates", "performance_profiles", "probability_of_improvement", "sample_efficiency",
            "learning_curves")
@@ -52,7 +52,7 @@ class FigureSet:
 
 def build_figures(data: ScoreData, baselines: Sequence[Baseline], step: int | None = None,
                   allow_partial: bool = False, reps: int = agg.DEFAULT_REPS, seed: int = agg.DEFAULT_SEED,
-                  width: str = DEFAULT_WIDTH, poi: str = "first") -> FigureSet:
+                  width: str = DEFAULT_WIDTH, poi: str = "first", confidence: float = 0.95) -> FigureSet:
     """Compute the table and draw every figure (unsaved).
 
     Args:
@@ -61,14 +61,16 @@ def build_figures(data: ScoreData, baselines: Sequence[Baseline], step: int | No
       step, allow_partial, reps, seed: as for `build_table` (same refusals).
       width: 'single' (3.25 in) or 'double' (6.75 in).
       poi: 'first' (the first algorithm against each other one) or 'all-pairs'.
+      confidence: the level of every CI (0.95 = 95%), as `table --confidence`.
     """
     if width not in ("single", "double"):
         raise UsageError(f"--width must be single or double, not {width!r}")
     if poi not in POI_MODES:
         raise UsageError(f"--poi must be one of {', '.join(POI_MODES)}, not {poi!r}")
-    table = build_table(data, baselines, step=step, allow_partial=allow_partial, reps=reps, seed=seed)
+    table = build_table(data, baselines, step=step, allow_partial=allow_partial, reps=reps, seed=seed,
+                        confidence=confidence)
     colors = palette(table.algorithms)
-    how = (f"{len(table.games)} games; HNS; 95% stratified bootstrap CIs (rliable), {reps} reps, seed {seed}; "
+    how = (f"{len(table.games)} games; HNS; {percent(confidence)} stratified bootstrap CIs (rliable), {reps} reps, seed {seed}; "
            f"runs per algorithm: " + ", ".join(f"{a} {table.runs[a]}" for a in table.algorithms))
     figures, captions = {}, {}
     with style():
@@ -86,7 +88,7 @@ def build_figures(data: ScoreData, baselines: Sequence[Baseline], step: int | No
 
 def make_figures(data: ScoreData, baselines: Sequence[Baseline], out: str | Path, step: int | None = None,
                  allow_partial: bool = False, reps: int = agg.DEFAULT_REPS, seed: int = agg.DEFAULT_SEED,
-                 width: str = DEFAULT_WIDTH, poi: str = "first") -> list[Path]:
+                 width: str = DEFAULT_WIDTH, poi: str = "first", confidence: float = 0.95) -> list[Path]:
     """Write every figure (PNG + PDF, at its printed size) and `figures.txt` into `out`.
 
     Args: as for `build_figures`.
@@ -95,7 +97,7 @@ def make_figures(data: ScoreData, baselines: Sequence[Baseline], out: str | Path
     """
     out = Path(out)
     figures = build_figures(data, baselines, step=step, allow_partial=allow_partial, reps=reps, seed=seed,
-                            width=width, poi=poi)
+                            width=width, poi=poi, confidence=confidence)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for name in FIGURES:

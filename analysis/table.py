@@ -72,6 +72,11 @@ class ScoreTable:
     options: dict[str, Any] = field(default_factory=dict)
     """What selected the runs: `runs` (first N per game or None), `games` (the --games list or None)."""
 
+    @property
+    def confidence(self) -> float:
+        """The level of every CI in the table (0.95 = 95%)."""
+        return float(self.bootstrap["confidence"])
+
     def same_protocol(self) -> list[str]:
         """The columns whose protocol matches the first column's (the first column included)."""
         return [a for a in self.algorithms if a not in self.differences]

@@ -256,3 +256,19 @@ def test_figures_from_a_real_sweep(real_sweep, tmp_path, capsys, width):
         assert point.get_xdata()[0] == pytest.approx(1_200, abs=1) and point.get_xdata()[0] > fig.axes[0].get_xlim()[0]
     assert _legend_texts(figures.figures["learning_curves"]) == [OURS, f"{DER} (final)"]
     assert set(_poi_bars(figures.figures["probability_of_improvement"])) == {f"ci:{OURS}|{DER}"}
+
+
+def test_confidence_level_reaches_every_figure_and_caption():
+    wide, narrow = _figures(), _figures(confidence=0.5)
+    assert "95% CI" in wide.captions["aggregates"] and "50% CI" in narrow.captions["aggregates"]
+    for name in ("performance_profiles", "probability_of_improvement", "sample_efficiency"):
+        assert "50%" in narrow.captions[name], name
+
+    def widths(figures, name, prefix):
+        return [patch.get_width() for patch in _gid(figures.figures[name], prefix)]
+
+    # Same bootstrap (seed, reps): a 50% interval lies inside the 95% one, strictly for some.
+    for name, prefix in (("aggregates", "ci:"), ("probability_of_improvement", "ci:")):
+        w95, w50 = widths(wide, name, prefix), widths(narrow, name, prefix)
+        assert len(w95) == len(w50) > 0
+        assert all(b <= a + 1e-12 for a, b in zip(w95, w50)) and sum(w50) < sum(w95)

@@ -81,3 +81,18 @@ def test_ragged_runs_truncate_to_smallest_count_and_say_so():
 def test_unknown_game_has_no_human_score():
     with pytest.raises(UsageError):
         human_normalized(1.0, "NotAGame")
+
+
+def test_probability_of_improvement_equals_rliables_own_computation():
+    from rliable import library as rly
+    from rliable import metrics
+
+    rng = np.random.default_rng(3)
+    x, y = rng.normal(0.2, 1, (5, 7)), rng.normal(0.0, 1, (8, 7))
+    x[:, 0] = y[:5, 0]  # ties count half
+    ours = agg.probability_of_improvement({"X,Y": (x, y)}, reps=300, seed=4)["X,Y"]
+    np.random.seed(4)
+    points, intervals = rly.get_interval_estimates({"p": [x, y]}, metrics.probability_of_improvement, reps=300)
+    assert ours.value == pytest.approx(float(points["p"]))
+    assert ours.ci == pytest.approx((float(np.ravel(intervals["p"][0])[0]), float(np.ravel(intervals["p"][1])[0])))
+    assert 0.5 < ours.value < 1 and ours.ci[0] < ours.value < ours.ci[1]

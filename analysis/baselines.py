@@ -34,6 +34,13 @@ BBF_NOTE = ("the released per-run scores (RR8_BBF.csv, 52-60 runs per game) give
             "moves because BankHeist, whose runs are bimodal (46 of its 52 below 350 or above 800), is one of the "
             "two middle games (paper 732.9, released runs 671.9 +- 53.2). No first-N subset of the released runs "
             "gives the paper's numbers. See analysis/data/SOURCES.md")
+STORM_NOTE = ("STORM's released runs (results/storm.json, 5 per game) give mean HNS 1.222 and median 0.425, not the "
+              "STORM paper's mean 1.267: all five Freeway runs are 0.0 (a Freeway mean of about 34.5 would give 1.267). "
+              "Its released code trains and evaluates on ALE v5 with that version's default sticky actions (0.25), and "
+              "scores the mean of 20 evaluation episodes. See analysis/data/SOURCES.md")
+DELTA_IRIS_NOTE = ("Delta-IRIS's released runs (results/atari.json) are listed best-first within each game and rounded to "
+                   "integers; its README says this Atari configuration scores slightly above the paper's aggregates. "
+                   "See analysis/data/SOURCES.md")
 _RLIABLE = "Agarwal et al. 2021 re-runs; gs://rl-benchmark-data/atari_100k via RLE-Foundation/rllte@ddd76d5 hsuanwu/evaluation/atari_100k/"
 _DOPAMINE = "google/dopamine@5873f54 baselines/atari/data/<game>.json (Castro et al. 2018)"
 
@@ -111,6 +118,16 @@ CATALOG: tuple[Baseline, ...] = (
     _final("BBF", "Schwarzer et al. 2023 (replay ratio 8)",
            "google-research/google-research@5e78683 bigger_better_faster/scores/RR8_BBF.csv[GameScoreAverage]",
            "paper's evaluation (GameScoreAverage); 52-60 runs per game", caveat=BBF_NOTE),
+    _final("STORM", "Zhang et al. 2023", "weipu-zhang/STORM@1c50658 results/storm.json",
+           "mean of 20 evaluation episodes with the 100k-step checkpoint (released eval.py); ALE v5 sticky actions",
+           sticky=0.25, caveat=STORM_NOTE),
+    _final("TWM", "Robine et al. 2023", "jrobine/twm@e6a8e59 results/scores.json",
+           "final evaluation, 100 episodes (released trainer)"),
+    _final("Delta-IRIS", "Micheli et al. 2024", "vmicheli/delta-iris@f8d4173 results/atari.json",
+           "per-seed scores as released (best first within a game, integers); evaluation not stated",
+           caveat=DELTA_IRIS_NOTE),
+    _final("Simulus", "Cohen et al. 2025", "leor-c/Simulus@c1e75e9 results/data/atari/Simulus.json",
+           "final evaluation, 100 episodes (released config)"),
     _final("DreamerV3", "Hafner et al. 2023", "danijar/dreamerv3@423291a scores/data/atari100k_dreamerv3.json.gz",
            "DERIVED: mean training-episode return over 300k<frames<=400k (2023 curves)",
            label="DreamerV3 (derived)", sticky=None,

@@ -97,6 +97,37 @@ PUBLISHED_PROTOCOLS: dict[str, dict[str, Any]] = {
     "DrQ": {"evaluation": EVAL_AFTER_TRAINING, "eval_episodes": 100, "life_loss_ends_episode": False},
 }
 
+# World-model agents whose per-run files were released with their code: what that code does (SOURCES.md).
+NOOP_ONE_FRAME = "1 no-op frame at every reset"
+_ONE_NOOP_RUNNER = ("make_atari(<Game>NoFrameskip-v4): no sticky actions, frame skip 4 with a max over the last 2 "
+                    "frames, minimal actions, a 108,000-frame time limit; test env: noop_max 1 (one no-op frame), "
+                    "done_on_life_loss False")
+PUBLISHED_PROTOCOLS.update({
+    "STORM": {"action_repeat": 4, "noop_starts": "none", "max_pool_frames": True, "action_set": "minimal",
+              "max_episode_frames": 108_000, "evaluation": EVAL_AFTER_TRAINING, "eval_episodes": 20,
+              "life_loss_ends_episode": False, "eval_policy": "sampled from the policy (greedy=False)",
+              "_source": "weipu-zhang/STORM@1c50658 eval.py, env_wrapper.py: gymnasium ALE/<Game>-v5 (its default "
+                         "sticky actions 0.25 and 108,000-frame cap), frameskip 1 + MaxLast2FrameSkipWrapper(skip=4), "
+                         "full_action_space=False, no no-op starts; 20 episodes with the last (100k-step) checkpoint"},
+    "TWM": {"action_repeat": 4, "noop_starts": "none", "max_pool_frames": True, "action_set": "minimal",
+            "max_episode_frames": 108_000, "evaluation": EVAL_AFTER_TRAINING, "eval_episodes": 100,
+            "life_loss_ends_episode": False,
+            "_source": "jrobine/twm@e6a8e59 twm/utils.py, twm/trainer.py, twm/config.py: AtariEnv "
+                       "repeat_action_probability=0, AtariPreprocessing frame_skip 4 (max-pool), 27,000-step limit; "
+                       "evaluation envs without no-op starts (training: up to 30); final evaluation of 100 episodes, "
+                       "an episode scored until no lives are left"},
+    "Delta-IRIS": {"action_repeat": 4, "noop_starts": NOOP_ONE_FRAME, "max_pool_frames": True, "action_set": "minimal",
+                   "max_episode_frames": 108_000, "life_loss_ends_episode": False,
+                   "_source": "vmicheli/delta-iris@f8d4173 config/env/atari.yaml, src/envs/wrappers.py: "
+                              + _ONE_NOOP_RUNNER + "; how results/atari.json was scored is not stated"},
+    "Simulus": {"action_repeat": 4, "noop_starts": NOOP_ONE_FRAME, "max_pool_frames": True, "action_set": "minimal",
+                "max_episode_frames": 108_000, "evaluation": EVAL_AFTER_TRAINING, "eval_episodes": 100,
+                "life_loss_ends_episode": False,
+                "_source": "leor-c/Simulus@c1e75e9 config/env/atari.yaml, config/benchmark/atari.yaml, "
+                           "src/envs/wrappers/atari.py: " + _ONE_NOOP_RUNNER + "; final evaluation of 100 episodes "
+                           "(collection.test.config.num_episodes_end)"},
+})
+
 # Dopamine's legacy 200M-frame baselines (analysis.baselines' curves): what their score is.
 DOPAMINE_CURVE_FIELDS: dict[str, Any] = {
     "action_repeat": 4, "sticky_action_prob": 0.25, "max_episode_frames": 108_000,

@@ -1,19 +1,31 @@
 """Maintainer tool: regenerate the shipped baseline files from the reference data folder.
 
-    python analysis/data/build_data.py /path/to/reference   # e.g. ../shared/reference
+    python analysis/data/build_data.py /path/to/reference --snapshots /path/to/snapshots
+    # e.g. ../shared/reference and /work/.mirror
 
 Reads `human_random_scores.csv`, `atari100k_published_scores.csv` and
-`dopamine_baselines.csv` from that folder (see its README for provenance) and writes,
-next to this script:
+`dopamine_baselines.csv` from the reference folder (see its README for provenance), and
+the per-run files released since (STORM, TWM, Delta-IRIS, Simulus) and DreamerV2's own
+Atari curves straight from repository snapshots: `<snapshots>/<owner>+<name>/repo` is a
+bare git directory of github.com/<owner>/<name> (the layout of the `fetch` tool), read
+with `git show <commit>:<path>` at the commits pinned in RELEASED_RUNS / DREAMERV2_CURVES.
+Writes, next to this script:
 
 - `human_random.csv`          game, random, human (57 games)
 - `atari100k_scores.csv.gz`   algorithm, game, run, score: per-run Atari 100k final scores,
                               only rows whose provenance is a released data file (or a
                               released learning curve, labelled "derived"); file order kept,
                               so "the first N runs" means what it meant in the source.
+                              The reference rows come first, unchanged; the released files'
+                              rows are appended (RELEASED_RUNS order, games and runs in
+                              file order, `run` = position in the game's list, from 1).
 - `dopamine_curves.csv.gz`    algorithm, game, seed, iteration, score: Dopamine's legacy
                               DQN/C51/Rainbow/IQN curves, the 26 Atari 100k games, all 199
                               1M-frame iterations, 5 seeds.
+- `dreamerv2_curves.csv.gz`   algorithm, game, seed, iteration, score: DreamerV2's own
+                              200M-frame Atari curves (danijar/dreamerv2 scores/), the 26
+                              Atari 100k games, iteration i = frames (i*1M, (i+1)*1M],
+                              seed = the file's seed label; scores exactly as released.
 
 The package never runs this script and never reads the reference folder; it reads only
 the files written here. SOURCES.md documents where every file comes from.
@@ -23,6 +35,9 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import json
+import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -49,16 +64,109 @@ ALLOWED_PROVENANCE = ("per_run_data_file", "per_run_derived_from_training_curves
 DOPAMINE_AGENTS = ("DQN", "C51", "Rainbow", "IQN")
 
 
-def _write_gzip_csv(frame: pd.DataFrame, path: Path) -> None:
-    # %.7g: the sources are float32 (about 7 digits). mtime=0 keeps the bytes reproducible, so a rebuild only shows up in git if data changed.
-    text = frame.to_csv(index=False, float_format="%.7g")
+@dataclass(frozen=True)
+class Released:
+    """A released data file: `path` in github.com/`repo` at `commit` (SOURCES.md cites each)."""
+
+    name: str
+    """The `algorithm` value its rows carry in the shipped file."""
+    repo: str
+    commit: str
+    path: str
+
+
+# Per-run final scores released since the reference folder was assembled: JSON objects
+# {"<Game>": [score of run 1, run 2, ...]} for the 26 Atari 100k games, appended in this order.
+RELEASED_RUNS = (
+    Released("STORM", "weipu-zhang/STORM", "1c50658e379d9470ba934f16ee72e810fc503f4e", "results/storm.json"),
+    Released("TWM", "jrobine/twm", "e6a8e599864f5539b166ee9a8d173ece8f3fba84", "results/scores.json"),
+    Released("Delta-IRIS", "vmicheli/delta-iris", "f8d417321717a3d7012488785d7cdc66b62455dd", "results/atari.json"),
+    Released("Simulus", "leor-c/Simulus", "c1e75e9c98699dfde47190b03420e12a519d7245",
+             "results/data/atari/Simulus.json"),
+)
+# A list of {"task": "atari_<game>", "method", "seed", "xs": frames, "ys": scores}; only method "dreamerv2"
+# (the file also holds "nosched", an ablation without schedules).
+DREAMERV2_CURVES = Released("DreamerV2", "danijar/dreamerv2", "07d906e9c4322c6fc2cd6ed23e247ccd6b7c8c41",
+                            "scores/atari-dreamerv2.json")
+DREAMERV2_METHOD = "dreamerv2"
+DREAMERV2_BIN_FRAMES = 1_000_000
+
+
+def _write_gzip_csv(frame: pd.DataFrame, path: Path, float_format: str | None = "%.7g") -> None:
+    # %.7g: the reference sources are float32 (about 7 digits); None writes every float exactly (shortest
+    # round trip). mtime=0 keeps the bytes reproducible, so a rebuild only shows up in git if data changed.
+    text = frame.to_csv(index=False, float_format=float_format)
     with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0, filename="") as out:
         out.write(text.encode())
 
 
-def build(reference: Path) -> None:
+def _snapshot_file(snapshots: Path, source: Released) -> bytes:
+    """The bytes of `source.path` at `source.commit` in the snapshot of `source.repo`."""
+    git_dir = snapshots / source.repo.replace("/", "+") / "repo"
+    if not git_dir.is_dir():
+        raise SystemExit(f"no snapshot of {source.repo} at {git_dir} (fetch github:{source.repo})")
+    result = subprocess.run(["git", f"--git-dir={git_dir}", "show", f"{source.commit}:{source.path}"],
+                            capture_output=True)
+    if result.returncode != 0:
+        raise SystemExit(f"{source.repo}@{source.commit[:7]}: cannot read {source.path}: "
+                         f"{result.stderr.decode().strip()}")
+    return result.stdout
+
+
+def released_runs(snapshots: Path, games: list[str]) -> pd.DataFrame:
+    """Rows `algorithm, game, run, score` of every RELEASED_RUNS file (file order; run = position from 1)."""
+    rows = []
+    for source in RELEASED_RUNS:
+        data = json.loads(_snapshot_file(snapshots, source))
+        where = f"{source.repo}@{source.commit[:7]} {source.path}"
+        if set(data) != set(games):
+            raise SystemExit(f"{where}: games differ from the 26 Atari 100k games: "
+                             f"extra {sorted(set(data) - set(games))}, missing {sorted(set(games) - set(data))}")
+        for game, scores in data.items():
+            if not scores:
+                raise SystemExit(f"{where}: no runs for {game}")
+            for index, score in enumerate(scores):
+                score = float(score)
+                if float(f"{score:.7g}") != score:  # the shipped file keeps 7 significant digits
+                    raise SystemExit(f"{where}: {game} run {index + 1} = {score!r} needs more than 7 digits")
+                rows.append((source.name, game, str(index + 1), score))
+    return pd.DataFrame(rows, columns=["algorithm", "game", "run", "score"])
+
+
+def dreamerv2_curves(snapshots: Path, games: list[str]) -> pd.DataFrame:
+    """DreamerV2's released Atari curves for `games`: `algorithm, game, seed, iteration, score`.
+
+    The file's points are the scores binned every 1M frames by the reference's plot script:
+    x = (i+1)*1M holds the mean over frames (i*1M, (i+1)*1M], kept here as iteration i (the
+    Dopamine curves' convention). Seeds keep the file's labels. Game-major (the order of
+    `games`), then seed, then iteration.
+    """
+    records = json.loads(_snapshot_file(snapshots, DREAMERV2_CURVES))
+    by_key = {game.lower(): game for game in games}
+    rows = []
+    for record in records:
+        if record["method"] != DREAMERV2_METHOD:
+            continue
+        game = by_key.get(record["task"].removeprefix("atari_").replace("_", ""))
+        if game is None:
+            continue
+        for index, (x, y) in enumerate(zip(record["xs"], record["ys"], strict=True)):
+            if x != (index + 1) * DREAMERV2_BIN_FRAMES:
+                raise SystemExit(f"{DREAMERV2_CURVES.path}: {record['task']} seed {record['seed']}: "
+                                 f"point {index} at {x} frames, not {(index + 1) * DREAMERV2_BIN_FRAMES}")
+            rows.append((DREAMERV2_CURVES.name, game, int(record["seed"]), index, float(y)))
+    curves = pd.DataFrame(rows, columns=["algorithm", "game", "seed", "iteration", "score"])
+    if set(curves["game"]) != set(games):
+        raise SystemExit(f"{DREAMERV2_CURVES.path}: lacks {sorted(set(games) - set(curves['game']))}")
+    order = {game: i for i, game in enumerate(games)}
+    curves = curves.sort_values(["game", "seed", "iteration"], key=lambda c: c.map(order) if c.name == "game" else c)
+    return curves.reset_index(drop=True)
+
+
+def build(reference: Path, snapshots: Path) -> None:
     human = pd.read_csv(reference / "human_random_scores.csv")
     human[["game", "random", "human"]].to_csv(HERE / "human_random.csv", index=False)
+    games = list(human.loc[human["in_atari100k"].astype(bool), "game"])
 
     scores = pd.read_csv(reference / "atari100k_published_scores.csv", dtype={"run": str})
     keep = scores["algorithm"].isin(SHIPPED) & scores["provenance"].str.startswith(ALLOWED_PROVENANCE)
@@ -67,18 +175,27 @@ def build(reference: Path) -> None:
     missing = set(SHIPPED.values()) - set(scores["algorithm"])
     if missing:
         raise SystemExit(f"reference file lacks {sorted(missing)}")
-    _write_gzip_csv(scores[["algorithm", "game", "run", "score"]], HERE / "atari100k_scores.csv.gz")
+    scores = pd.concat([scores[["algorithm", "game", "run", "score"]], released_runs(snapshots, games)],
+                       ignore_index=True)
+    _write_gzip_csv(scores, HERE / "atari100k_scores.csv.gz")
 
-    atari100k = set(human.loc[human["in_atari100k"].astype(bool), "game"])
+    atari100k = set(games)
     curves = pd.read_csv(reference / "dopamine_baselines.csv")
     curves = curves[curves["algorithm"].isin(DOPAMINE_AGENTS) & curves["game"].isin(atari100k)]
     curves = curves[["algorithm", "game", "seed", "iteration", "score"]]
     _write_gzip_csv(curves, HERE / "dopamine_curves.csv.gz")
+
+    dreamer = dreamerv2_curves(snapshots, games)
+    _write_gzip_csv(dreamer, HERE / "dreamerv2_curves.csv.gz", float_format=None)
     print(f"human_random.csv: {len(human)} games; atari100k_scores.csv.gz: {len(scores)} rows "
-          f"({scores['algorithm'].nunique()} algorithms); dopamine_curves.csv.gz: {len(curves)} rows")
+          f"({scores['algorithm'].nunique()} algorithms); dopamine_curves.csv.gz: {len(curves)} rows; "
+          f"dreamerv2_curves.csv.gz: {len(dreamer)} rows")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("reference", type=Path, help="the reference data folder (../shared/reference)")
-    build(parser.parse_args().reference)
+    parser.add_argument("--snapshots", type=Path, required=True,
+                        help="folder of repository snapshots, <owner>+<name>/repo bare git dirs (e.g. /work/.mirror)")
+    args = parser.parse_args()
+    build(args.reference, args.snapshots)

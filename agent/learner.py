@@ -45,9 +45,10 @@ class Learner(Protocol):
     def act(self, obs: np.ndarray, is_first: np.ndarray, step: int) -> np.ndarray:
         """Training actions int64 [N] for observations uint8 [N, C, H, W] at agent step `step`."""
 
-    def observe(self, actions: np.ndarray, env_step: Any, step: int) -> list[dict[str, float]]:
+    def observe(self, actions: np.ndarray, env_step: Any, step: int) -> list[dict[str, Any]]:
         """Store the transition `env_step` (agent.env.EnvStep) that `actions` led to, run the
-        updates due now that the agent step count is `step`; returns one metrics dict per update."""
+        updates due now that the agent step count is `step`; returns one metrics dict per update
+        (floats, or 0-d tensors that the loop reads once per log row, so a GPU is not stopped)."""
 
     @property
     def policy(self) -> EvalPolicy:

@@ -90,14 +90,15 @@ class Counters:
 class Pending:
     """What the next metrics row averages: update metrics and episodes since the last row."""
 
-    sums: dict[str, float] = field(default_factory=dict)
+    sums: dict[str, Any] = field(default_factory=dict)
+    """Sums of update metrics: floats, or 0-d tensors (a learner's device values, read at `row`)."""
     counts: dict[str, int] = field(default_factory=dict)
     returns: list[float] = field(default_factory=list)
     lengths: list[int] = field(default_factory=list)
 
-    def add_update(self, metrics: dict[str, float]) -> None:
+    def add_update(self, metrics: dict[str, Any]) -> None:
         for key, value in metrics.items():
-            self.sums[key] = self.sums.get(key, 0.0) + float(value)
+            self.sums[key] = self.sums.get(key, 0.0) + value
             self.counts[key] = self.counts.get(key, 0) + 1
 
     def row(self) -> dict[str, Any]:
@@ -106,7 +107,7 @@ class Pending:
             "episode/return": float(np.mean(self.returns)) if self.returns else None,
             "episode/length": float(np.mean(self.lengths)) if self.lengths else None,
         }
-        row.update({key: self.sums[key] / self.counts[key] for key in sorted(self.sums)})
+        row.update({key: float(self.sums[key]) / self.counts[key] for key in sorted(self.sums)})
         return row
 
 
@@ -167,7 +168,8 @@ class _Trainer:
             "config": config_to_dict(self.config),
             "saved_at": utc_now(),
             "counters": dataclasses.asdict(self.c),
-            "pending": dataclasses.asdict(self.pending),
+            "pending": {**dataclasses.asdict(self.pending),
+                        "sums": {key: float(value) for key, value in self.pending.sums.items()}},
             "log_rows": self.folder.row_counts(),
             "learner": self.learner.state_dict(),
             "rng": capture_rng_state(),

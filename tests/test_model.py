@@ -136,7 +136,8 @@ def test_module_shapes_at_paper_sizes():
 
 def test_train_step_updates_every_part_and_observe_shapes():
     torch.manual_seed(0)
-    config = resolve_config(["debug"])
+    # No weight decay: it moves every parameter on every step, gradient or not.
+    config = resolve_config(["debug"], {"model.weight_decay": 0.0})
     model = DreamerV2(config, (1, 64, 64), 3, torch.device("cpu"))
     batch = _batch(config, 6, 2, 3)
     post, prior = model.world_model.rssm.observe(
@@ -151,6 +152,7 @@ def test_train_step_updates_every_part_and_observe_shapes():
                  "world_model.discount_head", "behavior.actor", "behavior.critic"):
         assert part in changed, part
     assert model.updates == 1
+    assert int(model.behavior.updates) == 1  # the checkpointed mirror of the counter
 
 
 def test_slow_critic_is_copied_on_schedule():
@@ -165,7 +167,7 @@ def test_slow_critic_is_copied_on_schedule():
     assert not all(torch.equal(a, b) for a, b in zip(behavior.critic.parameters(), behavior.slow_critic.parameters()))
 
 
-def test_act_resets_state_on_is_first_and_greedy_is_deterministic():
+def test_act_resets_state_on_is_first_and_the_greedy_actor_is_deterministic():
     torch.manual_seed(0)
     config = resolve_config(["debug"])
     model = DreamerV2(config, (1, 64, 64), 4, torch.device("cpu"))
@@ -180,11 +182,23 @@ def test_act_resets_state_on_is_first_and_greedy_is_deterministic():
     torch.manual_seed(1)
     _, from_fresh = model.act(obs, torch.ones(2, dtype=torch.bool), fresh, "mode")
     assert torch.equal(from_old[0]["deter"], from_fresh[0]["deter"])
+    # The greedy actor ('mode') does not depend on the random state, the sampling one does. (The
+    # latent itself is sampled from the posterior in both modes, as the reference's policy does
+    # with its default eval_state_mean=False.)
+    feat = torch.randn(64, model.world_model.rssm.features(model.initial_state(1)[0]).shape[-1])
+    torch.manual_seed(2)
+    greedy_a, sampled_a = model.behavior.act(feat, "mode"), model.behavior.act(feat, "sample")
+    torch.manual_seed(3)
+    greedy_b, sampled_b = model.behavior.act(feat, "mode"), model.behavior.act(feat, "sample")
+    assert torch.equal(greedy_a, greedy_b)
+    assert torch.equal(greedy_a.argmax(-1), model.behavior.actor(feat).argmax(-1))
+    assert not torch.equal(sampled_a, sampled_b)
 
 
 def test_dynamics_backprop_reaches_the_actor_through_the_model():
     torch.manual_seed(0)
-    config = resolve_config(["debug"], {"behavior.actor_grad_mix": 0.0, "behavior.actor_entropy": 0.0})
+    config = resolve_config(["debug"], {"behavior.actor_grad_mix": 0.0, "behavior.actor_entropy": 0.0,
+                                        "model.weight_decay": 0.0})  # decay would move the actor without gradients
     model = DreamerV2(config, (1, 64, 64), 3, torch.device("cpu"))
     batch = _batch(config, 6, 2, 3)
     before = [p.detach().clone() for p in model.behavior.actor.parameters()]

@@ -125,11 +125,13 @@ def test_pong_sigterm_then_sigkill_then_rerun_equals_uninterrupted(tmp_path: Pat
     delay = random.Random(seed).uniform(0.0, 1.5)
     first = (out / "checkpoint.pt").stat().st_mtime_ns
     proc = subprocess.Popen(command, **popen)
-    if _wait_for(lambda: (out / "checkpoint.pt").stat().st_mtime_ns != first, proc):
-        time.sleep(delay)
-        proc.kill()
+    assert _wait_for(lambda: (out / "checkpoint.pt").stat().st_mtime_ns != first, proc), "resumed run ended early"
+    time.sleep(delay)
+    proc.kill()
     proc.communicate(timeout=120)
     print(f"kill delay seed {seed}: {delay:.2f}s after a checkpoint, exit {proc.returncode}", file=sys.stderr)
+    # The kill landed mid-run (a run that had already finished would make this test vacuous).
+    assert proc.returncode == -signal.SIGKILL and not (out / "DONE").exists()
 
     # 3) Re-run to the end; then once more: nothing to do, nothing touched.
     done = run_cli([*PONG, "--out", str(out)])

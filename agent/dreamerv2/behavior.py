@@ -76,7 +76,15 @@ class ActorCritic(nn.Module):
         model = config.model
         self.actor_opt = Optimizer(self.actor.parameters(), cfg.actor_lr, model.eps, model.grad_clip, model.weight_decay)
         self.critic_opt = Optimizer(self.critic.parameters(), cfg.critic_lr, model.eps, model.grad_clip, model.weight_decay)
+        # The count of updates: a Python int for the slow-critic schedule (reading a device
+        # counter would stop the GPU every update), mirrored into a buffer for checkpoints.
+        self.update_count = 0
         self.register_buffer("updates", torch.zeros((), dtype=torch.int64))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        if prefix + "updates" in state_dict:
+            self.update_count = int(state_dict[prefix + "updates"])
 
     def act(self, feat: torch.Tensor, mode: str) -> torch.Tensor:
         """One-hot actions [N, A] from features [N, F]: sampled ('sample') or greedy ('mode')."""
@@ -145,17 +153,18 @@ class ActorCritic(nn.Module):
         critic_loss = (0.5 * (critic_value - target.detach()) ** 2 * weight[:-1]).mean()
         critic_norm = self.critic_opt.step(critic_loss)
 
-        if int(self.updates) % cfg.slow_critic_update == 0:
+        if self.update_count % cfg.slow_critic_update == 0:
             self.slow_critic.load_state_dict(self.critic.state_dict())
-        self.updates += 1
+        self.update_count += 1
+        self.updates.fill_(self.update_count)
         return {
             "actor/loss": actor_loss.detach(),
             "actor/entropy": entropy.mean().detach(),
-            "actor/grad_norm": torch.tensor(actor_norm),
+            "actor/grad_norm": actor_norm,
             "critic/loss": critic_loss.detach(),
             "critic/value": critic_value.mean().detach(),
             "critic/target": target.mean().detach(),
-            "critic/grad_norm": torch.tensor(critic_norm),
+            "critic/grad_norm": critic_norm,
             "imagine/reward": seq["reward"].mean().detach(),
             "imagine/discount": seq["discount"].mean().detach(),
         }

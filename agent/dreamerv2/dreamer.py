@@ -83,8 +83,11 @@ class DreamerV2(nn.Module):
         action = action.detach().float()
         return action.argmax(-1).cpu(), (latent, action)
 
-    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        """One full update on a replay batch; returns metrics as floats.
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """One full update on a replay batch; returns metrics as detached 0-d tensors.
+
+        Nothing is read back to the host (no `.item()`, `float()`, `.cpu()`): on a GPU the
+        update is queued and the run loop reads the metrics once per log row.
 
         batch (time-major, on any device): `obs` uint8 [T, B, C, H, W]; `action` float one-hot
         [T, B, A] holding a_{t-1} (zeros where is_first); `reward` float [T, B] raw game reward
@@ -94,12 +97,12 @@ class DreamerV2(nn.Module):
         with self._precision():
             post, metrics = self.world_model.train_step(batch)
             metrics.update(self.behavior.train_step(self.world_model, post, batch["is_terminal"]))
-        return {k: float(v) for k, v in metrics.items()}
+        return {k: v.detach() for k, v in metrics.items()}
 
     @property
     def updates(self) -> int:
         """Number of full updates done."""
-        return int(self.behavior.updates)
+        return self.behavior.update_count
 
     def checkpoint_state(self) -> dict[str, Any]:
         """Networks, optimisers and the update counter (what exact resume needs of the model)."""

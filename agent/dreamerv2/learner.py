@@ -65,7 +65,7 @@ class DreamerLearner:
         actions, self.policy_state = self.model.act(obs_t, first, self.policy_state, "sample")
         return np.asarray(actions, dtype=np.int64)
 
-    def observe(self, actions: np.ndarray, env_step: Any, step: int) -> list[dict[str, float]]:
+    def observe(self, actions: np.ndarray, env_step: Any, step: int) -> list[dict[str, Any]]:
         self.replay.add(env_step.obs, actions, env_step.reward, env_step.is_first, env_step.is_last,
                         env_step.is_terminal)
         train = self.config.train
@@ -81,7 +81,7 @@ class DreamerLearner:
             self.next_train += train.train_every
         return metrics
 
-    def _update(self) -> dict[str, float]:
+    def _update(self) -> dict[str, Any]:
         batch = self.replay.sample(self.config.train.batch_size, self.config.train.batch_length)
         self.updates += 1
         return self.model.train_step(_to_torch(batch, self.device))

@@ -12,17 +12,19 @@ class Optimizer:
     """Adam(lr, eps) over `params`; each `step(loss)` does backward, clip, decay, update.
 
     Weight decay is the reference's `w *= 1 - wd` before the Adam update (not scaled by lr,
-    unlike torch's AdamW).
+    unlike torch's AdamW). Nothing here reads a value back to the host: the step counters
+    live with the parameters (fused Adam) and the norm is returned as a tensor.
     """
 
     def __init__(self, params: Iterable[nn.Parameter], lr: float, eps: float, clip: float, weight_decay: float):
         self.params = [p for p in params if p.requires_grad]
-        self.adam = torch.optim.Adam(self.params, lr=lr, eps=eps)
+        fused = all(p.device.type in ("cpu", "cuda") for p in self.params)
+        self.adam = torch.optim.Adam(self.params, lr=lr, eps=eps, fused=fused)
         self.clip = clip
         self.weight_decay = weight_decay
 
-    def step(self, loss: torch.Tensor) -> float:
-        """Backpropagate `loss` into this optimiser's params and update them. Returns the grad norm."""
+    def step(self, loss: torch.Tensor) -> torch.Tensor:
+        """Backpropagate `loss` into this optimiser's params and update them. Returns the grad norm (0-d)."""
         self.adam.zero_grad(set_to_none=True)
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(self.params, self.clip)
@@ -30,7 +32,7 @@ class Optimizer:
             with torch.no_grad():
                 torch._foreach_mul_(self.params, 1.0 - self.weight_decay)
         self.adam.step()
-        return float(norm)
+        return norm.detach()
 
     def state_dict(self) -> dict:
         """Adam's state (moments, step counts)."""

@@ -81,7 +81,7 @@ class WorldModel(nn.Module):
         """One optimiser step on the world-model loss. Returns (detached posteriors, metrics)."""
         loss, post, metrics = self.loss(batch)
         metrics["model/loss"] = loss.detach()
-        metrics["model/grad_norm"] = torch.tensor(self.optimizer.step(loss))
+        metrics["model/grad_norm"] = self.optimizer.step(loss)
         return {k: v.detach() for k, v in post.items()}, metrics
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import pickle
 import sys
 import threading
 import time
@@ -304,6 +305,16 @@ class _Trainer:
         self.env.close()
 
 
+def _read_checkpoint(path: Path, device: torch.device) -> dict[str, Any]:
+    """`load_checkpoint`, with a damaged file (cut short by a copy, a full disk) as a UsageError."""
+    try:
+        return load_checkpoint(path, device)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as error:
+        detail = (str(error).strip().splitlines() or [""])[0][:160]
+        raise UsageError(f"{path} cannot be read ({type(error).__name__}: {detail}); it is damaged: move it away "
+                         f"to restart this run from scratch, or use another --out") from None
+
+
 def train_run(
     spec: RunSpec, run_dir: str | Path, *, stop: threading.Event | None = None, progress: bool = True
 ) -> RunResult:
@@ -326,7 +337,7 @@ def train_run(
     try:
         ckpt = None
         if folder.has_checkpoint():
-            ckpt = load_checkpoint(folder.file(CHECKPOINT), trainer.device)
+            ckpt = _read_checkpoint(folder.file(CHECKPOINT), trainer.device)
             trainer.restore(ckpt)
             print(f"{spec.game} seed {spec.seed} ({spec.algo}): resuming from step {trainer.c.step:,} of "
                   f"{config.train.steps:,} (checkpoint of {ckpt.get('saved_at', 'unknown time')})",

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 from pathlib import Path
 
 import pytest
+import torch
 
 from agent import RunSpec, train_run
+from atari100k.errors import UsageError
 from tests.test_resume import assert_no_gaps_or_duplicates, assert_same_run
 from tests.test_train import _StopAt
 from tests.test_train_helpers import folder_digest, metrics_rows, run_cli
@@ -117,3 +120,35 @@ def test_bench_comparisons_refuse_the_wrong_algorithm() -> None:
     for args, message in ((["--compare-dopamine"], "--algo der"), (["--algo", "der", "--compare-sheeprl"], "DreamerV2")):
         done = run_cli(["bench", *args, "--updates", "1"])
         assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def _checkpointed_toy_run(tmp_path: Path) -> tuple[RunSpec, Path]:
+    """A DER toy run stopped at its first step boundary: run.json + checkpoint.pt, no DONE."""
+    spec = RunSpec(game="toy:fixed", seed=0, presets=("debug",), overrides=("env.image_size=32",), algo="der")
+    stop = threading.Event()
+    stop.set()
+    run = tmp_path / "run"
+    result = train_run(spec, run, stop=stop, progress=False)
+    assert result.status == "interrupted" and (run / "checkpoint.pt").exists()
+    return spec, run
+
+
+def test_a_damaged_checkpoint_is_one_line_and_nothing_is_written(tmp_path: Path) -> None:
+    spec, run = _checkpointed_toy_run(tmp_path)
+    data = (run / "checkpoint.pt").read_bytes()
+    (run / "checkpoint.pt").write_bytes(data[: len(data) // 2])  # cut short
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    with pytest.raises(UsageError) as error:
+        train_run(spec, run, progress=False)
+    message = str(error.value)
+    assert "checkpoint.pt cannot be read" in message and "damaged" in message and "\n" not in message
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+def test_a_checkpoint_of_another_version_is_refused(tmp_path: Path) -> None:
+    spec, run = _checkpointed_toy_run(tmp_path)
+    state = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
+    state["version"] = 1
+    torch.save(state, run / "checkpoint.pt")
+    with pytest.raises(UsageError, match="has checkpoint version 1, this code reads 2"):
+        train_run(spec, run, progress=False)

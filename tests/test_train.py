@@ -35,7 +35,9 @@ def test_pong_smoke_run_folder_is_complete(pong_run: tuple[Path, str]) -> None:
     assert run["config"]["train"]["batch_size"] == 4 and run["config"]["env"]["max_episode_frames"] == 400
     assert run["budget_steps"] == 300 and run["protocol"]["budget_frames"] == 1200
     prov = run["provenance"]
-    assert set(prov) == {"git_commit", "git_dirty", "packages", "host", "slurm_job_id", "started_at", "python"}
+    assert set(prov) == {"git_commit", "git_dirty", "packages", "host", "slurm_job_id", "started_at", "python",
+                         "accelerator"}
+    assert prov["accelerator"] is None  # no GPU here; on one: its name, CUDA version and TF32/cuDNN settings
     assert len(prov["git_commit"]) == 40 and isinstance(prov["git_dirty"], bool)
     assert prov["packages"]["torch"] and prov["packages"]["ale-py"] and prov["packages"]["atari100k"]
     assert run["resumes"] == []

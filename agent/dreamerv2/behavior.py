@@ -123,8 +123,17 @@ class ActorCritic(nn.Module):
             "discount": discount, "weight": weight, "logits": logits,
         }
 
+    def finish_update(self) -> None:
+        """After the critic step: the slow critic's schedule and the update count (host-side
+        decisions, kept out of `train_step` so that it is the same kernels every update)."""
+        if self.update_count % self.config.behavior.slow_critic_update == 0:
+            self.slow_critic.load_state_dict(self.critic.state_dict())
+        self.update_count += 1
+        self.updates.fill_(self.update_count)
+
     def train_step(self, world_model: WorldModel, post: State, is_terminal: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Actor step then critic step on one imagined batch from posteriors [T, B, ...].
+        """Actor step then critic step on one imagined batch from posteriors [T, B, ...]; call
+        `finish_update` after it.
 
         is_terminal: [T, B] of the replayed start states. Returns metrics (0-d tensors).
         """
@@ -153,10 +162,6 @@ class ActorCritic(nn.Module):
         critic_loss = (0.5 * (critic_value - target.detach()) ** 2 * weight[:-1]).mean()
         critic_norm = self.critic_opt.step(critic_loss)
 
-        if self.update_count % cfg.slow_critic_update == 0:
-            self.slow_critic.load_state_dict(self.critic.state_dict())
-        self.update_count += 1
-        self.updates.fill_(self.update_count)
         return {
             "actor/loss": actor_loss.detach(),
             "actor/entropy": entropy.mean().detach(),

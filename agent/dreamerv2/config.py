@@ -100,6 +100,10 @@ class TrainConfig(LoopConfig):
     """Replay capacity in agent steps; oldest whole episodes are dropped first."""
     compile: bool = False
     """torch.compile the networks (CUDA only)."""
+    cuda_graphs: bool = False
+    """On a GPU, capture the whole update (world model, actor, critic, their Adam steps) as one CUDA graph
+    (agent/cuda_graph.py); no effect on a CPU. Off until an equality check on a GPU has passed
+    (benchmarks/gpu/check_graphs.py)."""
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from agent.cuda_graph import GraphedStep
 from agent.dreamerv2.behavior import ActorCritic
 from agent.dreamerv2.config import DreamerV2Config as Config
 from agent.dreamerv2.rssm import State
@@ -47,6 +48,11 @@ class DreamerV2(nn.Module):
             )
         if config.train.compile:
             self._compile()
+        graphs = config.train.cuda_graphs and device.type == "cuda"
+        if graphs:
+            for optimizer in (self.world_model.optimizer, self.behavior.actor_opt, self.behavior.critic_opt):
+                optimizer.make_capturable()
+        self._update = GraphedStep(self._update_step, device, graphs)
 
     def _compile(self) -> None:
         wm = self.world_model
@@ -93,7 +99,12 @@ class DreamerV2(nn.Module):
         [T, B, A] holding a_{t-1} (zeros where is_first); `reward` float [T, B] raw game reward
         (the model learns tanh(reward)); `is_first`, `is_terminal` bool [T, B].
         """
-        batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        metrics = self._update(batch)
+        self.behavior.finish_update()
+        return metrics
+
+    def _update_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The update's device work on a device batch (the same kernels every time: may be a CUDA graph)."""
         with self._precision():
             post, metrics = self.world_model.train_step(batch)
             metrics.update(self.behavior.train_step(self.world_model, post, batch["is_terminal"]))

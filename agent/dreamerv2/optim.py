@@ -34,6 +34,11 @@ class Optimizer:
         self.adam.step()
         return norm.detach()
 
+    def make_capturable(self) -> None:
+        """Let `step` be captured in a CUDA graph (Adam then keeps its step counters on the device)."""
+        for group in self.adam.param_groups:
+            group["capturable"] = True
+
     def state_dict(self) -> dict:
         """Adam's state (moments, step counts)."""
         return self.adam.state_dict()

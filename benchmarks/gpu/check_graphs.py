@@ -10,6 +10,7 @@ random numbers as eager does. Over many updates the runs drift apart (Adam turns
 gradient differences into full steps, and prioritised sampling then picks other batches): measured
 on an H200, 200 updates, TF32 off, at commit f229adc (before first_replays was printed): max
 relative loss difference 0.22 (DER, no noise), 0.048 (DER), 0.0026 (IQN, uniform replay).
+Last, DreamerV2 (`train.cuda_graphs`, off by default until this check passes) on random batches.
     python benchmarks/gpu/check_graphs.py [--updates 200]
 """
 
@@ -52,6 +53,35 @@ def run(learner, updates: int) -> tuple[list[float], float]:
     return losses, (time.perf_counter() - start) / updates * 1e3
 
 
+def dreamer_case(updates: int, device: torch.device) -> dict:
+    """DreamerV2 at the atari100k preset: the same random batches through an eager and a graphed model."""
+    from agent.bench import random_batch
+    from agent.dreamerv2.dreamer import DreamerV2
+
+    losses, ms, models = {}, {}, {}
+    for graphs in (False, True):
+        config = resolve_config(("atari100k",), [f"train.cuda_graphs={str(graphs).lower()}"])
+        torch.manual_seed(0)
+        model = DreamerV2(config, (1, 64, 64), 6, device)
+        torch.manual_seed(1)
+        batches = [random_batch(config.train.batch_length, config.train.batch_size, 6) for _ in range(4)]
+        out = []
+        sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+        sync()
+        start = time.perf_counter()
+        for i in range(updates):
+            out.append(float(model.train_step(batches[i % len(batches)])["model/loss"]))
+        sync()
+        losses[graphs], ms[graphs], models[graphs] = out, (time.perf_counter() - start) / updates * 1e3, model
+    rel = [abs(a - b) / max(abs(a), 1e-6) for a, b in zip(losses[False], losses[True])]
+    warmup = models[True]._update.warmup
+    first_replays = max(rel[warmup:warmup + 8], default=float("nan"))
+    return {"algo": "dreamerv2", "updates": updates, "captured": models[True]._update.captured,
+            "first_replays_max_rel_loss_diff": first_replays, "max_rel_loss_diff": max(rel),
+            "eager_ms_per_update": round(ms[False], 3), "graph_ms_per_update": round(ms[True], 3),
+            "ok": bool(first_replays < 1e-4)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--updates", type=int, default=200)
@@ -68,7 +98,7 @@ def main() -> None:
         warmup = graphed._learn.warmup  # the first calls run eagerly in both learners
         # The first replays are where a wrong capture shows: later, rounding differences grow
         # through Adam (tiny gradients get full-size steps) and prioritised sampling (other batches).
-        first_replays = max(rel[warmup:warmup + 8])
+        first_replays = max(rel[warmup:warmup + 8], default=float("nan"))
         loss_diff = max(rel)
         param_diff = max(float((p.detach() - q.detach()).abs().max()) for p, q in zip(eager.online.parameters(), graphed.online.parameters()))
         print(json.dumps({
@@ -78,6 +108,7 @@ def main() -> None:
             "eager_ms_per_update": round(eager_ms, 3), "graph_ms_per_update": round(graph_ms, 3),
             "ok": bool(first_replays < 1e-4),
         }), flush=True)
+    print(json.dumps(dreamer_case(min(args.updates, 60), device)), flush=True)
 
 
 if __name__ == "__main__":

@@ -2,10 +2,13 @@
 
 Two kinds:
 - *final*: Atari 100k agents, one final raw score per run and game (DER, OTRainbow, SPR...).
-- *curve*: Dopamine's legacy DQN/C51/Rainbow/IQN learning curves (1M-frame iterations,
-  sticky actions 0.25, training returns). There is no published IQN (nor Dopamine Rainbow)
-  at 100k steps: in a table they are taken at the first iteration that covers the table's
-  frame budget, and the row label says which frames that is.
+- *curve*: learning curves in 1M-frame points, one family per data file (`CurveSet`):
+  Dopamine's legacy DQN/C51/Rainbow/IQN (1M-frame iterations, sticky actions 0.25, training
+  returns) and DreamerV2's own published Atari curves (Hafner et al.; 1M-frame bins, sticky
+  actions 0.25, full action set). There is no published IQN (nor Dopamine Rainbow, nor
+  DreamerV2) at 100k steps: in a table they are taken at the first point that covers the
+  table's frame budget, and the row label says which frames that is. Each family's protocol:
+  `analysis.protocol.CURVE_PROTOCOLS`.
 """
 
 from __future__ import annotations
@@ -43,6 +46,37 @@ DELTA_IRIS_NOTE = ("Delta-IRIS's released runs (results/atari.json) are listed b
                    "See analysis/data/SOURCES.md")
 _RLIABLE = "Agarwal et al. 2021 re-runs; gs://rl-benchmark-data/atari_100k via RLE-Foundation/rllte@ddd76d5 hsuanwu/evaluation/atari_100k/"
 _DOPAMINE = "google/dopamine@5873f54 baselines/atari/data/<game>.json (Castro et al. 2018)"
+_DREAMERV2 = ("danijar/dreamerv2@07d906e scores/atari-dreamerv2.json, method dreamerv2 (Hafner et al. 2021); "
+              "protocol: danijar/dreamerv2@650e92d, the code that added the file (analysis/data/SOURCES.md)")
+
+
+@dataclass(frozen=True)
+class CurveSet:
+    """One family of shipped learning curves: its data file, how its rows are labelled, its protocol."""
+
+    name: str
+    """Key of its protocol in `analysis.protocol.CURVE_PROTOCOLS`; prefix of its figure artists' gid."""
+    data_file: str
+    """`algorithm, game, seed, iteration, score` under analysis/data/."""
+    wording: str
+    """Who ran it, in labels: "IQN (Dopamine, 0-1M frames)", legend "IQN (Dopamine)"."""
+    point: str
+    """Its word for one 1M-frame point ("iteration", "bin")."""
+    text_name: str
+    """Its agents in running text, "{keys}" = their keys ("Dopamine {keys}")."""
+    point_frames: int = 1_000_000
+    """Frames per point: point i covers frames i*point_frames to (i+1)*point_frames, drawn at its end."""
+
+    def frames_of(self, point: int) -> tuple[int, int]:
+        """(first, last) frame of point `point`."""
+        return point * self.point_frames, (point + 1) * self.point_frames
+
+
+DOPAMINE_CURVES = CurveSet("dopamine", "dopamine_curves.csv.gz", "Dopamine", "iteration", "Dopamine {keys}")
+"""Dopamine's legacy curves: iteration i = frames [i*1M, (i+1)*1M), 5 seeds."""
+DREAMERV2_CURVES = CurveSet("dreamerv2", "dreamerv2_curves.csv.gz", "Hafner et al.", "bin",
+                            "{keys} of Hafner et al. 2021")
+"""DreamerV2's released Atari curves: bin i = episodes logged at frames (i*1M, (i+1)*1M], seeds 3-10."""
 
 
 @dataclass(frozen=True)
@@ -54,16 +88,18 @@ class Baseline:
     label: str
     """Name in tables and figures."""
     kind: str
-    """'final' (per-run final scores) or 'curve' (Dopamine learning curves)."""
+    """'final' (per-run final scores) or 'curve' (learning curves, `curves`)."""
     paper: str
     source: str
     protocol: dict[str, Any] = field(default_factory=dict)
     """budget_steps, budget_frames, sticky_action_prob, score (what the number is)."""
     data_name: str = ""
-    """Its `algorithm` value in the shipped data (atari100k_scores.csv.gz or the Dopamine
-    curves); empty = `label` (finals) or `key` (curves)."""
+    """Its `algorithm` value in the shipped data (atari100k_scores.csv.gz or its curve file);
+    empty = `label` (finals) or `key` (curves)."""
     caveat: str = ""
     """What a table says under itself whenever this baseline is a column (empty = nothing)."""
+    curves: CurveSet | None = None
+    """A curve baseline's family (data file, label wording, protocol); None for final scores."""
 
     @property
     def shipped_name(self) -> str:
@@ -85,14 +121,15 @@ def _final(key: str, paper: str, source: str, score: str, label: str | None = No
     return Baseline(key, label or key, "final", paper, source, protocol, data_name, caveat)
 
 
-def _curve(key: str, paper: str) -> Baseline:
+def _curve(key: str, paper: str, curves: CurveSet = DOPAMINE_CURVES, source: str = _DOPAMINE,
+           score: str = "training-episode returns averaged over each 1M-frame iteration (Dopamine)") -> Baseline:
     protocol = {
         "budget_steps": 50_000_000,
         "budget_frames": 200_000_000,
         "sticky_action_prob": 0.25,
-        "score": "training-episode returns averaged over each 1M-frame iteration (Dopamine)",
+        "score": score,
     }
-    return Baseline(key, key, "curve", paper, _DOPAMINE, protocol)
+    return Baseline(key, key, "curve", paper, source, protocol, curves=curves)
 
 
 CATALOG: tuple[Baseline, ...] = (
@@ -141,6 +178,9 @@ CATALOG: tuple[Baseline, ...] = (
     _curve("C51", "Bellemare et al. 2017; Dopamine"),
     _curve("Rainbow", "Hessel et al. 2018; Dopamine (C51 + n-step + prioritized replay)"),
     _curve("IQN", "Dabney et al. 2018; Dopamine"),
+    _curve("DreamerV2", "Hafner et al. 2021 (its own Atari curves, 200M frames)", DREAMERV2_CURVES, _DREAMERV2,
+           "mean return of the episodes logged in each 1M-frame bin (DreamerV2's plot script); training or "
+           "evaluation episodes: not recorded; full action set"),
 )
 
 
@@ -201,6 +241,19 @@ def _final_scores_file() -> pd.DataFrame:
 
 
 @functools.lru_cache(maxsize=None)
+def curve_data(curves: CurveSet) -> pd.DataFrame:
+    """One family's learning curves for the 26 Atari 100k games.
+
+    Returns:
+      DataFrame with columns `algorithm`, `game`, `seed`, `iteration` (the point, from 0), `score`,
+      `frames` (= (i+1) * point_frames, the point's end, where it is drawn).
+    """
+    with _data(curves.data_file).open("rb") as handle:
+        frame = pd.read_csv(handle, compression="gzip")
+    frame["frames"] = (frame["iteration"] + 1) * curves.point_frames
+    return frame
+
+
 def dopamine_curves() -> pd.DataFrame:
     """Dopamine legacy learning curves for the 26 Atari 100k games.
 
@@ -209,10 +262,13 @@ def dopamine_curves() -> pd.DataFrame:
       `iteration` (0-198; iteration i covers frames [i*1M, (i+1)*1M)), `score` (training
       return averaged over the iteration), `frames` (= (i+1)*1M, the iteration's end).
     """
-    with _data("dopamine_curves.csv.gz").open("rb") as handle:
-        frame = pd.read_csv(handle, compression="gzip")
-    frame["frames"] = (frame["iteration"] + 1) * DOPAMINE_ITERATION_FRAMES
-    return frame
+    return curve_data(DOPAMINE_CURVES)
+
+
+def baseline_curves(baseline: Baseline) -> pd.DataFrame:
+    """The rows of one curve baseline in its family's data (`curve_data`)."""
+    rows = curve_data(baseline.curves)
+    return rows[rows["algorithm"] == baseline.shipped_name]
 
 
 def final_baseline_scores(baseline: Baseline) -> pd.DataFrame:
@@ -231,21 +287,28 @@ def final_baseline_scores(baseline: Baseline) -> pd.DataFrame:
     return rows[["algorithm", "game", "seed", "step", "score"]].reset_index(drop=True)
 
 
-def dopamine_iteration_for(budget_frames: int) -> int:
-    """The first Dopamine iteration whose frames cover `budget_frames` (0 for 400k frames)."""
-    return max(0, -(-int(budget_frames) // DOPAMINE_ITERATION_FRAMES) - 1)
+def dopamine_iteration_for(budget_frames: int, point_frames: int = DOPAMINE_ITERATION_FRAMES) -> int:
+    """The first curve point (Dopamine iteration) whose frames cover `budget_frames` (0 for 400k frames)."""
+    return max(0, -(-int(budget_frames) // point_frames) - 1)
+
+
+def curve_point_for(baseline: Baseline, budget_frames: int) -> int:
+    """The first point of a curve baseline whose frames cover `budget_frames` (0 for 400k frames)."""
+    return dopamine_iteration_for(budget_frames, baseline.curves.point_frames)
 
 
 def curve_label_at(baseline: Baseline, iteration: int) -> str:
-    """Row label of a Dopamine agent taken at one iteration, stating its frames."""
-    lo, hi = iteration * DOPAMINE_ITERATION_FRAMES, (iteration + 1) * DOPAMINE_ITERATION_FRAMES
-    return f"{baseline.key} (Dopamine, {lo / 1e6:g}-{hi / 1e6:g}M frames)"
+    """Row label of a curve baseline taken at one point, stating its frames: "IQN (Dopamine, 0-1M frames)",
+    "DreamerV2 (Hafner et al., 0-1M frames)"."""
+    lo, hi = baseline.curves.frames_of(iteration)
+    return f"{baseline.key} ({baseline.curves.wording}, {lo / 1e6:g}-{hi / 1e6:g}M frames)"
 
 
 def curve_scores_at(baseline: Baseline, iteration: int) -> pd.DataFrame:
-    """One iteration of a Dopamine curve as final scores (long table, labelled with its frames)."""
-    rows = dopamine_curves()
-    rows = rows[(rows["algorithm"] == baseline.shipped_name) & (rows["iteration"] == iteration)].copy()
+    """One point of a curve baseline as final scores (long table, labelled with its frames); a run that
+    stopped before that point has no row."""
+    rows = baseline_curves(baseline)
+    rows = rows[rows["iteration"] == iteration].copy()
     rows["algorithm"] = curve_label_at(baseline, iteration)
     rows["step"] = rows["frames"] // FRAMES_PER_STEP
     return rows[["algorithm", "game", "seed", "step", "score"]].reset_index(drop=True)
@@ -255,21 +318,20 @@ def catalog_rows() -> list[dict[str, Any]]:
     """What is shipped, one dict per baseline: key, label, kind, runs per game, games, budget, protocol, source.
 
     `evaluation`, `frames` and `protocol` (every field of `analysis.protocol.TABLE_FIELDS`, as text)
-    are the baseline's protocol as a table column at 100k steps (a Dopamine curve: iteration 0).
+    are the baseline's protocol as a table column at 100k steps (a curve: its first point, 0-1M frames).
     """
     from analysis.protocol import TABLE_FIELDS, baseline_fields, field_text
 
     finals = _final_scores_file()
-    curves = dopamine_curves()
     rows = []
     for b in CATALOG:
         if b.kind == "final":
             counts = finals[finals["algorithm"] == b.shipped_name].groupby("game").size()
             budget = f"{b.protocol['budget_steps'] // 1000}k steps ({b.protocol['budget_frames'] // 1000}k frames)"
         else:
-            sub = curves[curves["algorithm"] == b.shipped_name]
+            sub = baseline_curves(b)
             counts = sub.groupby("game")["seed"].nunique()
-            budget = f"{sub['iteration'].nunique()} x 1M-frame iterations"
+            budget = f"{sub['iteration'].nunique()} x {b.curves.point_frames / 1e6:g}M-frame {b.curves.point}s"
         runs = f"{counts.min()}" if counts.min() == counts.max() else f"{counts.min()}-{counts.max()}"
         sticky = b.protocol["sticky_action_prob"]
         fields = baseline_fields(b, 0 if b.kind == "curve" else None)

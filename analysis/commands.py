@@ -59,8 +59,8 @@ def register(verbs: argparse._SubParsersAction) -> None:
     plot = verbs.add_parser("plot", help="paper figures (PNG + PDF): aggregates, profiles, P(improvement), curves",
                             description="Regenerate the rliable figures from run folders, CSVs and baselines, "
                                         "camera-ready at one- or two-column width (TrueType fonts in PDFs). "
-                                        "Dopamine curves (Rainbow, IQN, DQN, C51) appear only when named in "
-                                        "--baselines.")
+                                        "Learning curves (Dopamine's Rainbow, IQN, DQN, C51; DreamerV2's own "
+                                        "published curves) appear only when named in --baselines.")
     _add_common(plot)
     plot.add_argument("--out", required=True, help="folder for the figures")
     plot.add_argument("--width", choices=("single", "double"), default="double",
@@ -241,7 +241,8 @@ def baselines_command(args: argparse.Namespace) -> int:
         for r in rows:
             print("| " + " | ".join(str(r[c]) for c in cols) + " |")
         print("\nevaluation / frames: what a run's score is and the frames it covers, as a table column at 100k "
-              "steps (Dopamine curves: iteration 0); every protocol field: --format json or csv, column protocol.")
+              "steps (curves: their first 1M-frame point, Dopamine iteration 0); every protocol field: --format "
+              "json or csv, column protocol.")
         print("Human/random scores: 57 games, rliable's table (MuZero paper; Mnih et al. 2015 / Badia et al. 2020). "
               "Sources and licences: analysis/data/SOURCES.md.")
     return 0

@@ -59,7 +59,7 @@ from analysis.baselines import Baseline, final_baseline_scores, find_baseline
 from analysis.normalize import add_hns
 # The protocol fields and how each kind of input records them live in analysis.protocol (shared with `table`).
 from analysis.protocol import (ALGORITHM_CHOICE_FIELDS, NOOP_FAMILY_30, PUBLISHED_PROTOCOLS, TABLE_FIELDS,
-                               baseline_fields, comparable, declared_fields, field_text, run_fields)
+                               baseline_fields, comparable, curve_protocol, declared_fields, field_text, run_fields)
 from analysis.rank_test import (LEVEL, RankTest, game_verdict, improvement_probability, midrank_percentiles,
                                 rank_sum_test)
 from analysis.scores import algorithm_label, final_scores, load_inputs
@@ -152,8 +152,9 @@ def side_from_inputs(inputs: Sequence[str | Path], names: Sequence[str] = (), al
 def side_from_baseline(baseline: Baseline) -> Side:
     """A shipped final-score baseline as one Side (its protocol: analysis.baselines + PUBLISHED_PROTOCOLS)."""
     if baseline.kind != "final":
-        raise UsageError(f"{baseline.key} is a Dopamine learning curve (training returns, sticky actions 0.25), "
-                         f"not a published Atari 100k result; compare against a final-score baseline such as DER")
+        raise UsageError(f"{baseline.key} is a {baseline.curves.wording} learning curve "
+                         f"({curve_protocol(baseline).brief}), not a published Atari 100k result; compare against "
+                         f"a final-score baseline such as DER")
     known = PUBLISHED_PROTOCOLS.get(baseline.key, {})
     p = baseline.protocol
     protocol = baseline_fields(baseline)

@@ -5,14 +5,16 @@ What is drawn where:
   evaluated once is one visible marker, with its CI or min-max as an error bar);
 - final-score algorithms (published Atari 100k baselines, CSVs without steps) are one marker at
   their frame budget; markers sharing a budget are dodged horizontally so none hides another;
-- Dopamine agents (sticky actions 0.25, training returns) only when asked for (`--baselines
-  Rainbow,IQN`), each point at the frames where its 1M-frame iteration ends: never drawn over
-  frames before it was measured. On the sample-efficiency figure they have their own log-frame
-  panel (up to 200M frames); on the learning curves, the iteration the table uses is a marker at
-  its frames (1M for a 400k-frame budget).
+- curve baselines (Dopamine agents: sticky actions 0.25, training returns; DreamerV2's own
+  published curves: sticky actions 0.25, full action set) only when asked for (`--baselines
+  Rainbow,IQN,DreamerV2`), each point at the frames where its 1M-frame iteration (bin) ends:
+  never drawn over frames before it was measured. On the sample-efficiency figure they have
+  their own log-frame panel (up to 200M frames); on the learning curves, the point the table
+  uses is a marker at its frames (1M for a 400k-frame budget).
 
 Each function returns an unsaved `Figure` and its caption. Artists carry a `gid`:
-`curve:<algorithm>`, `final:<algorithm>`, `dopamine:<algorithm>`.
+`curve:<algorithm>`, `final:<algorithm>`, and a curve baseline's `<family>:<algorithm>`
+(`dopamine:IQN (Dopamine, 0-1M frames)`, `dreamerv2:DreamerV2 (Hafner et al., 0-1M frames)`).
 """
 
 from __future__ import annotations
@@ -22,16 +24,18 @@ import textwrap
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
 
 from analysis import aggregate as agg
-from analysis.baselines import (DOPAMINE_ITERATION_FRAMES, FRAMES_PER_STEP, IQN_NOTE, Baseline, curve_label_at,
-                                dopamine_curves, dopamine_iteration_for)
+from analysis.baselines import (DOPAMINE_ITERATION_FRAMES, FRAMES_PER_STEP, IQN_NOTE, Baseline, baseline_curves,
+                                curve_label_at, curve_point_for)
 from analysis.figure_style import (CompactFormatter, dodge, legend_columns, legend_height, log_ticks_text, new_figure,
                                    percent, plain)
 from analysis.normalize import add_hns
+from analysis.protocol import CURVE_PROTOCOLS
 from analysis.scores import ScoreData
 from analysis.table import ScoreTable
 
@@ -45,11 +49,10 @@ def _frame_ticks(nbins: int = 3) -> MaxNLocator:
     return MaxNLocator(nbins, steps=[1, 2, 4, 5, 10])
 
 
-def dopamine_labels(table: ScoreTable, baselines: Sequence[Baseline]) -> dict[str, Baseline]:
-    """Table label -> Dopamine baseline, for the Dopamine agents asked for (kind 'curve')."""
-    iteration = dopamine_iteration_for(table.budget_frames)
-    return {curve_label_at(b, iteration): b for b in baselines
-            if b.kind == "curve" and curve_label_at(b, iteration) in table.algorithms}
+def curve_labels(table: ScoreTable, baselines: Sequence[Baseline]) -> dict[str, Baseline]:
+    """Table label -> curve baseline (kind 'curve': Dopamine's, DreamerV2's own), for those asked for."""
+    labels = {curve_label_at(b, curve_point_for(b, table.budget_frames)): b for b in baselines if b.kind == "curve"}
+    return {label: b for label, b in labels.items() if label in table.algorithms}
 
 
 def _budget(table: ScoreTable, algorithm: str) -> int:
@@ -81,13 +84,59 @@ def user_curves(data: ScoreData, table: ScoreTable) -> dict[str, tuple[np.ndarra
     return out
 
 
-def _dopamine_cube(key: str, games: Sequence[str]) -> np.ndarray:
-    """HNS `[5 seeds, games, 199 iterations]` of one Dopamine agent."""
-    rows = dopamine_curves()
-    rows = add_hns(rows[(rows["algorithm"] == key) & rows["game"].isin(games)])
+def curve_cubes(baseline: Baseline, games: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """HNS cubes `[runs, games, points]` of one curve baseline, one per stretch of points with the same runs.
+
+    rliable needs as many runs on every game. A run that stops early (DreamerV2: Breakout seeds 3, 8
+    and 10 after 2M frames) leaves its game fewer runs from then on, so each point takes the first n
+    runs (by seed) of every game that still has them, n the fewest over the games, as a table's
+    aggregates do with ragged runs (`analysis.aggregate.score_matrix`); points are grouped into
+    stretches that take the same runs. A complete curve (Dopamine: 5 seeds x 199 iterations) is one
+    stretch of every seed. Points no run of some game reaches are left out.
+
+    Returns:
+      [(points, cube)] in point order: `points` the point indices (iterations from 0), `cube` HNS
+      `[runs, games, len(points)]`.
+    """
+    rows = baseline_curves(baseline)
+    rows = add_hns(rows[rows["game"].isin(games)])
     pivot = rows.pivot_table(index=["seed", "game"], columns="iteration", values="hns")
-    seeds = sorted(rows["seed"].unique())
-    return np.stack([np.stack([pivot.loc[(s, g)].to_numpy() for g in games]) for s in seeds])
+    seeds, points = sorted(rows["seed"].unique()), pivot.columns.to_numpy()
+    full = pivot.reindex(pd.MultiIndex.from_product([seeds, list(games)])).to_numpy()
+    full = full.reshape(len(seeds), len(games), len(points))
+    present = ~np.isnan(full)
+    chosen = []  # per point: for each game, the indices of the runs it takes
+    for k in range(len(points)):
+        have = [np.flatnonzero(present[:, j, k]) for j in range(len(games))]
+        n = min(len(h) for h in have)
+        chosen.append(tuple(tuple(h[:n]) for h in have) if n else None)
+    out: list[tuple[np.ndarray, np.ndarray]] = []
+    start = 0
+    for k in range(1, len(points) + 1):
+        if k < len(points) and chosen[k] == chosen[start]:
+            continue
+        if chosen[start] is not None:
+            runs = chosen[start]
+            if all(r == tuple(range(len(seeds))) for r in runs):
+                cube = full[:, :, start:k]
+            else:
+                cube = np.stack([full[list(r), j, start:k] for j, r in enumerate(runs)], axis=1)
+            out.append((points[start:k], cube))
+        start = k
+    return out
+
+
+def _runs_text(stretches: Sequence[tuple[np.ndarray, np.ndarray]], point_frames: int) -> str:
+    """"5 seeds"; "8 seeds; 5 from 3M frames, 4 from 182M frames as runs stop early (...)"."""
+    counts: list[tuple[int, int]] = []  # (frames where the count starts, runs)
+    for points, cube in stretches:
+        if not counts or counts[-1][1] != cube.shape[0]:
+            counts.append(((int(points[0]) + 1) * point_frames, cube.shape[0]))
+    text = f"{counts[0][1]} seeds"
+    if len(counts) > 1:
+        text += ("; " + ", ".join(f"{n} from {frames / 1e6:g}M frames" for frames, n in counts[1:])
+                 + " as runs stop early (every game's first runs by seed)")
+    return text
 
 
 def _draw_curve(ax, x, y, lo, hi, color, gid: str, label: str | None = None, ls: str = "-",
@@ -151,29 +200,32 @@ def _linear_xlim(xmax: float, markers: dict[str, int], ends: set[int], panel_in:
 def sample_efficiency_figure(data: ScoreData, table: ScoreTable, baselines: Sequence[Baseline], width: str,
                              colors: dict[str, tuple], reps: int, seed: int) -> tuple[Figure, str]:
     """IQM HNS vs frames with CIs (the table's level): inputs' curves, final-score baselines at their budget, and,
-    when asked for, Dopamine curves on a second, log-frame panel.
+    when asked for, curve baselines (Dopamine's, DreamerV2's own) on a second, log-frame panel.
 
     Returns:
-      (figure, caption). Panels: the inputs' frames (linear) and, with Dopamine agents, all
+      (figure, caption). Panels: the inputs' frames (linear) and, with curve baselines, all
       frames (log); one legend for both.
     """
     curves = {a: (steps * FRAMES_PER_STEP, *agg.iqm_curve(cube, reps=reps, seed=seed, confidence=table.confidence), cube.shape[0])
               for a, (steps, cube) in user_curves(data, table).items()}
-    dopamine = {}
-    for label, b in dopamine_labels(table, baselines).items():
+    published = {}  # the curve baselines: label -> (baseline, frames, iqm, ci, runs text)
+    for label, b in curve_labels(table, baselines).items():
         games = [g for g in table.games if (g, label) in table.cells]
-        if games:
-            iqm, ci = agg.iqm_curve(_dopamine_cube(b.shipped_name, games), reps=reps, seed=seed,
-                                    confidence=table.confidence)
-            dopamine[label] = (b, (np.arange(len(iqm)) + 1) * DOPAMINE_ITERATION_FRAMES, iqm, ci)
+        stretches = curve_cubes(b, games) if games else []
+        if stretches:
+            parts = [agg.iqm_curve(cube, reps=reps, seed=seed, confidence=table.confidence) for _, cube in stretches]
+            points = np.concatenate([p for p, _ in stretches])
+            iqm, ci = np.concatenate([i for i, _ in parts]), np.concatenate([c for _, c in parts], axis=1)
+            published[label] = (b, (points + 1) * b.curves.point_frames, iqm, ci,
+                               _runs_text(stretches, b.curves.point_frames))
     # One marker per final-score algorithm at its budget, and per input evaluated once: dodged.
     markers = {a: _budget(table, a) if a not in curves else int(curves[a][0][0]) for a in table.algorithms
-               if a not in dopamine and (a not in curves or len(curves[a][0]) == 1)}
+               if a not in published and (a not in curves or len(curves[a][0]) == 1)}
     ends = {int(frames[-1]) for a, (frames, *_) in curves.items() if a not in markers}
     xs = [f for frames, *_ in curves.values() for f in frames] + list(markers.values())
-    xmax = max(xs) if xs else min(int(frames[0]) for _, frames, _, _ in dopamine.values())
+    xmax = max(xs) if xs else min(int(frames[0]) for _, frames, *_ in published.values())
 
-    panels = 2 if dopamine else 1
+    panels = 2 if published else 1
     stacked = width == "single" and panels == 2
     fig = new_figure(width, (1.9 * panels) if stacked else 2.0)  # + the legend's height, below
     axes = list(fig.subplots(panels if stacked else 1, 1 if stacked else panels, squeeze=False).flat)
@@ -191,11 +243,11 @@ def sample_efficiency_figure(data: ScoreData, table: ScoreTable, baselines: Sequ
             e = table.aggregates[a]["iqm"]
             ax.plot([x], [e.value], "s", ms=3.5, color=colors[a], label=f"{a} (final)", gid=f"final:{a}")
             ax.vlines(x, *e.ci, color=colors[a], lw=1)
-        for label, (b, frames, iqm, ci) in dopamine.items():
+        for label, (b, frames, iqm, ci, _) in published.items():
             keep = np.ones(len(frames), bool) if log else frames <= lims[False][1]
             if keep.any():
                 _draw_curve(ax, frames[keep], iqm[keep], ci[0][keep], ci[1][keep], colors[label],
-                            f"dopamine:{label}", f"{b.key} (Dopamine)", ls="--",
+                            f"{b.curves.name}:{label}", f"{b.key} ({b.curves.wording})", ls="--",
                             marker="o" if keep.sum() <= 20 else None)
         ax.set_ylabel("IQM HNS")
         plain(ax.yaxis)
@@ -220,19 +272,22 @@ def sample_efficiency_figure(data: ScoreData, table: ScoreTable, baselines: Sequ
                f"({reps} reps, seed {seed}); inputs on the steps every run evaluated (a marker per "
                f"evaluation); final-score algorithms as one marker at their budget, dodged horizontally "
                f"where they share it")
-    if dopamine:
-        caption += (f"; Dopamine {', '.join(b.key for b, *_ in dopamine.values())} (5 seeds, sticky actions "
-                    f"0.25, training returns averaged over each 1M-frame iteration) at the frames where each "
-                    f"iteration ends, on the log-frame panel and where they fall on the linear one")
-    if any(b.key == "IQN" for b, *_ in dopamine.values()):
+    for family in dict.fromkeys(b.curves for b, *_ in published.values()):
+        members = [(b, runs) for b, *_, runs in published.values() if b.curves == family]
+        runs = "; ".join(dict.fromkeys(r for _, r in members))
+        caption += (f"; {family.text_name.format(keys=', '.join(b.key for b, _ in members))} "
+                    f"({CURVE_PROTOCOLS[family.name].caption.format(runs=runs)}) at the frames where each "
+                    f"{family.point} ends, on the log-frame panel and where they fall on the linear one")
+    if any(b.key == "IQN" for b, *_ in published.values()):
         caption += f". IQN: {IQN_NOTE}"
     return fig, caption
 
 
-def learning_curves_figure(data: ScoreData, table: ScoreTable, width: str, colors: dict[str, tuple]
-                           ) -> tuple[Figure, str]:
+def learning_curves_figure(data: ScoreData, table: ScoreTable, width: str, colors: dict[str, tuple],
+                           baselines: Sequence[Baseline] = ()) -> tuple[Figure, str]:
     """Per-game raw evaluation return vs frames: inputs' mean over seeds (band: min-max), every
-    other algorithm of the table as its mean final score at its budget (dodged).
+    other algorithm of the table as its mean final score at its budget (dodged); a curve baseline
+    (in `baselines`) as its mean at the point the table uses, at that point's last frame.
 
     Returns:
       (figure, caption); one panel per game (6 columns at double width, 3 at single), one legend.
@@ -290,7 +345,8 @@ def learning_curves_figure(data: ScoreData, table: ScoreTable, width: str, color
     caption = ("per-game raw evaluation return vs frames: inputs as the mean over seeds at every evaluation "
                "(marker) with the min-max over seeds (band, or an error bar for a single evaluation); other "
                "algorithms as their mean final score at their frame budget, dodged horizontally where they share it")
-    if any(table.protocols[a].get("kind") == "curve" for a in finals):
-        caption += ("; Dopamine agents at the frames where the iteration the table uses ends (training returns "
-                    "averaged over that 1M-frame iteration, sticky actions 0.25)")
+    drawn = {b.curves.name for a, b in curve_labels(table, baselines).items() if a in finals}
+    for name, curve in CURVE_PROTOCOLS.items():
+        if name in drawn:
+            caption += f"; {curve.marker_caption}"
     return fig, caption

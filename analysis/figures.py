@@ -7,7 +7,8 @@
 - `probability_of_improvement`: P(X > Y) on [0, 1] with a 0.5 line, the first algorithm against
   each other one (`poi="first"`) or every pair (`poi="all-pairs"`);
 - `sample_efficiency`: IQM HNS vs frames for the inputs, final-score baselines at their budget,
-  and Dopamine agents only when asked for (their own log-frame panel);
+  and curve baselines (Dopamine agents, DreamerV2's own curves) only when asked for (their own
+  log-frame panel);
 - `learning_curves`: per-game mean evaluation return vs frames;
 and `figures.txt`: how every figure was computed. Drawing: `figure_summary`, `figure_curves`;
 sizes, fonts and saving: `figure_style`.
@@ -57,7 +58,8 @@ def build_figures(data: ScoreData, baselines: Sequence[Baseline], step: int | No
 
     Args:
       data: loaded inputs (may be empty when `baselines` is given).
-      baselines: shipped baselines; Dopamine agents (Rainbow, IQN, DQN, C51) appear only when listed.
+      baselines: shipped baselines; curve baselines (Dopamine's Rainbow, IQN, DQN, C51; DreamerV2's own
+        curves) appear only when listed.
       step, allow_partial, reps, seed: as for `build_table` (same refusals).
       width: 'single' (3.25 in) or 'double' (6.75 in).
       poi: 'first' (the first algorithm against each other one) or 'all-pairs'.
@@ -82,7 +84,8 @@ def build_figures(data: ScoreData, baselines: Sequence[Baseline], step: int | No
             table, width, colors, poi, reps, seed)
         figures["sample_efficiency"], captions["sample_efficiency"] = sample_efficiency_figure(
             data, table, baselines, width, colors, reps, seed)
-        figures["learning_curves"], captions["learning_curves"] = learning_curves_figure(data, table, width, colors)
+        figures["learning_curves"], captions["learning_curves"] = learning_curves_figure(
+            data, table, width, colors, baselines)
     return FigureSet(figures, captions, table, width, protocol_lines(table))
 
 

@@ -14,7 +14,8 @@ One list of fields serves `compare` and `table`:
 
 Every input carries these fields as data (`None` = not recorded, never compared):
 - run folders: run.json's `protocol` (`run_fields`);
-- shipped baselines: `analysis.baselines` plus PUBLISHED_PROTOCOLS (`baseline_fields`);
+- shipped baselines: `analysis.baselines` plus PUBLISHED_PROTOCOLS (final scores) or CURVE_PROTOCOLS
+  (learning curves: Dopamine's, DreamerV2's own) (`baseline_fields`);
 - user CSVs: a sidecar `<file>.protocol.json` (a JSON object of field -> value) and/or
   `--protocol KEY=VALUE` (`parse_protocol_items`, `read_sidecar`, `check_fields`).
 
@@ -24,8 +25,9 @@ Nothing here reads score files or prints.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -128,6 +130,37 @@ PUBLISHED_PROTOCOLS.update({
                            "(collection.test.config.num_episodes_end)"},
 })
 
+# ---------------------------------------------------------------- shipped learning curves
+
+@dataclass(frozen=True)
+class CurveProtocol:
+    """What the points of one family of shipped learning curves are (`analysis.baselines.CurveSet`).
+
+    A curve baseline in a table is one point of its curve (`point` i covers 1M frames); its
+    protocol fields are `fields` (fixed over the curve; a field absent is not recorded) plus
+    the budget (the point's last frame), `evaluation` and `frame_range` of that point.
+    """
+
+    fields: Mapping[str, Any]
+    """TABLE_FIELDS / ALGORITHM_CHOICE_FIELDS values shared by every point (absent = not recorded)."""
+    evaluation: Callable[[int], str | None]
+    """Point i -> the `evaluation` field (what its score is; None = not recorded)."""
+    frame_range: Callable[[int, int], str]
+    """(first frame, last frame) of a point -> the `frame_range` field."""
+    score: Callable[[int], str]
+    """Point i -> what a table's protocol record says its score is."""
+    how: Callable[[int], str]
+    """Point i -> the note under a table on what the row is."""
+    brief: str
+    """What the curve is, in a few words (`compare` refuses it with these)."""
+    caption: str
+    """What every point of the curve is, for the sample-efficiency caption ("{runs}" = its seeds)."""
+    marker_caption: str
+    """The learning-curves caption on its marker (the point a table uses)."""
+    source: str = ""
+    """Where the fixed fields were read."""
+
+
 # Dopamine's legacy 200M-frame baselines (analysis.baselines' curves): what their score is.
 DOPAMINE_CURVE_FIELDS: dict[str, Any] = {
     "action_repeat": 4, "sticky_action_prob": 0.25, "max_episode_frames": 108_000,
@@ -140,6 +173,82 @@ def dopamine_curve_evaluation(iteration: int) -> str:
     if iteration == 0:
         return "training returns, ε-greedy decay over iteration 0"
     return f"training returns of iteration {iteration} (ε-greedy, after iteration 0's decay)"
+
+
+def _dopamine_how(iteration: int) -> str:
+    return (f"Dopamine iteration {iteration} ({iteration}-{iteration + 1}M frames, "
+            f"{dopamine_curve_evaluation(iteration)}, sticky actions 0.25): not an evaluation at the "
+            f"inputs' budget")
+
+
+def _dopamine_score(iteration: int) -> str:
+    return (f"training returns averaged over frames {iteration}M-{iteration + 1}M "
+            f"(Dopamine iteration {iteration}; {dopamine_curve_evaluation(iteration)})")
+
+
+# DreamerV2's own published Atari curves (danijar/dreamerv2 scores/atari-dreamerv2.json), under the
+# Atari settings of the code that released them (650e92d "Add scores.", 2021-05-03; the same from the
+# initial commit faf9e4c on): see analysis/data/SOURCES.md. Whether a point averages training or
+# evaluation episodes is not recorded (both were logged; the README's plot command uses eval_return),
+# so `evaluation` and `eval_episodes` stay None.
+DREAMERV2_CURVE_FIELDS: dict[str, Any] = {
+    "action_repeat": 4, "sticky_action_prob": 0.25, "noop_starts": NOOP_FAMILY_30, "max_pool_frames": True,
+    "action_set": "full", "max_episode_frames": 108_000, "life_loss_ends_episode": False,
+    "observation": "64x64 gray", "life_loss_terminal": False,
+}
+_DREAMERV2_SOURCE = ("danijar/dreamerv2@650e92d (the commit that added scores/atari-dreamerv2.json) "
+                     "dreamerv2/train.py, dreamerv2/configs.yaml, common/envs.py: Atari(sticky_actions=True, "
+                     "all_actions=True, life_done=False) = gym AtariEnv(repeat_action_probability=0.25, "
+                     "full_action_space=True, frameskip=1) + AtariPreprocessing(noop_max=30, frame_skip=4 with a "
+                     "max over the last 2 frames, terminal_on_life_loss=False, 64x64 gray), TimeLimit 108,000 frames "
+                     "(27,000 agent steps); the released code at HEAD (since 6124db4, 2021-09) uses the minimal "
+                     "action set instead")
+_DREAMERV2_EPISODES = "training or evaluation episodes: not recorded"
+
+
+def _dreamerv2_frames(low: int, high: int) -> str:
+    return f"episodes logged at frames ({low:,}, {high:,}] ({_DREAMERV2_EPISODES})"
+
+
+def _dreamerv2_score(point: int) -> str:
+    low, high = point * 1_000_000, (point + 1) * 1_000_000
+    return (f"mean return of the episodes logged at frames ({low:,}, {high:,}] (DreamerV2's published bin {point}; "
+            f"{_DREAMERV2_EPISODES})")
+
+
+def _dreamerv2_how(point: int) -> str:
+    low, high = point * 1_000_000, (point + 1) * 1_000_000
+    return (f"DreamerV2's published 1M-frame bin {point} (the mean return of the episodes logged at frames "
+            f"({low:,}, {high:,}], as its plot script bins them; {_DREAMERV2_EPISODES}; sticky actions 0.25, full "
+            f"action set): not a score at the inputs' budget; there is no released DreamerV2 score at 100k steps "
+            f"(400k frames)")
+
+
+CURVE_PROTOCOLS: dict[str, CurveProtocol] = {
+    "dopamine": CurveProtocol(
+        DOPAMINE_CURVE_FIELDS, dopamine_curve_evaluation,
+        lambda low, high: training_frames(low, high),  # defined below
+        _dopamine_score, _dopamine_how, brief="training returns, sticky actions 0.25",
+        caption="{runs}, sticky actions 0.25, training returns averaged over each 1M-frame iteration",
+        marker_caption="Dopamine agents at the frames where the iteration the table uses ends (training returns "
+                       "averaged over that 1M-frame iteration, sticky actions 0.25)",
+        source=_DOPAMINE_SETTINGS),
+    "dreamerv2": CurveProtocol(
+        DREAMERV2_CURVE_FIELDS, lambda point: None, _dreamerv2_frames, _dreamerv2_score, _dreamerv2_how,
+        brief="a 200M-frame curve in 1M-frame bins, sticky actions 0.25, full action set",
+        caption="{runs}, sticky actions 0.25, full action set, the mean return of the episodes logged in each "
+                "1M-frame bin, " + _DREAMERV2_EPISODES,
+        marker_caption="DreamerV2 of Hafner et al. 2021 at the frames where the bin the table uses ends (the mean "
+                       "return of the episodes logged in that 1M-frame bin, " + _DREAMERV2_EPISODES + "; sticky "
+                       "actions 0.25, full action set)",
+        source=_DREAMERV2_SOURCE),
+}
+"""Each family of shipped learning curves (`analysis.baselines.CurveSet.name`) -> what its points are."""
+
+
+def curve_protocol(baseline: Any) -> CurveProtocol:
+    """The CurveProtocol of a curve baseline (`analysis.baselines.Baseline` of kind 'curve')."""
+    return CURVE_PROTOCOLS[baseline.curves.name]
 
 
 # ---------------------------------------------------------------- values
@@ -252,20 +361,22 @@ def baseline_fields(baseline: Any, iteration: int | None = None) -> dict[str, An
     """Protocol fields of a shipped baseline (`analysis.baselines.Baseline`).
 
     Args:
-      baseline: a final-score baseline, or a Dopamine curve taken at `iteration`.
+      baseline: a final-score baseline, or a curve baseline (Dopamine, DreamerV2) taken at its point
+        `iteration` (CURVE_PROTOCOLS).
     Returns:
       TABLE_FIELDS and ALGORITHM_CHOICE_FIELDS keys -> value (None = not recorded).
     """
-    from analysis.baselines import DOPAMINE_ITERATION_FRAMES, FRAMES_PER_STEP
+    from analysis.baselines import FRAMES_PER_STEP
 
     p = baseline.protocol
     fields: dict[str, Any] = {key: None for key in FIELD_TITLES}
     if baseline.kind == "curve":
         iteration = 0 if iteration is None else iteration
-        low, high = iteration * DOPAMINE_ITERATION_FRAMES, (iteration + 1) * DOPAMINE_ITERATION_FRAMES
-        fields.update(DOPAMINE_CURVE_FIELDS)
-        fields.update({"budget_steps": high // FRAMES_PER_STEP, "evaluation": dopamine_curve_evaluation(iteration),
-                       "frame_range": training_frames(low, high)})
+        low, high = baseline.curves.frames_of(iteration)
+        curve = curve_protocol(baseline)
+        fields.update(curve.fields)
+        fields.update({"budget_steps": high // FRAMES_PER_STEP, "evaluation": curve.evaluation(iteration),
+                       "frame_range": curve.frame_range(low, high)})
         return fields
     known = PUBLISHED_PROTOCOLS.get(baseline.key, {})
     derived = str(p.get("score", "")).startswith("DERIVED")

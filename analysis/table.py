@@ -21,11 +21,11 @@ import numpy as np
 import pandas as pd
 
 from analysis import aggregate as agg
-from analysis.baselines import (FRAMES_PER_STEP, IQN_NOTE, Baseline, curve_label_at, curve_scores_at,
-                                dopamine_iteration_for, final_baseline_scores, find_baseline)
+from analysis.baselines import (FRAMES_PER_STEP, IQN_NOTE, Baseline, curve_label_at, curve_point_for,
+                                curve_scores_at, final_baseline_scores, find_baseline)
 from analysis.normalize import add_hns
-from analysis.protocol import (ALGORITHM_CHOICE_FIELDS, MARK, TABLE_FIELDS, baseline_fields, declared_fields,
-                               differences, dopamine_curve_evaluation, field_text, run_fields, unrecorded)
+from analysis.protocol import (ALGORITHM_CHOICE_FIELDS, MARK, TABLE_FIELDS, baseline_fields, curve_protocol,
+                               declared_fields, differences, field_text, run_fields, unrecorded)
 from analysis.scores import ScoreData, final_scores
 from atari100k.errors import UsageError
 from atari100k.games import ALL_GAMES, resolve_games
@@ -58,7 +58,7 @@ class ScoreTable:
     matrices: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
     """algorithm -> HNS `[runs, games]` used by the aggregates (for figures)."""
     budget_frames: int = 400_000
-    """The inputs' frame budget (Dopamine rows are matched to it)."""
+    """The inputs' frame budget (curve baselines' rows are matched to it)."""
     fields: dict[str, dict[str, Any]] = field(default_factory=dict)
     """algorithm -> protocol fields (`analysis.protocol.TABLE_FIELDS` and ALGORITHM_CHOICE_FIELDS keys; None =
     not recorded)."""
@@ -129,10 +129,9 @@ def _user_protocol(algorithm: str, protocol: dict[str, Any], final: pd.DataFrame
 def _baseline_protocol(baseline: Baseline, iteration: int | None = None) -> dict[str, Any]:
     out = dict(baseline.protocol)
     if iteration is not None:
-        out["budget_frames"] = (iteration + 1) * 1_000_000
+        out["budget_frames"] = baseline.curves.frames_of(iteration)[1]
         out["budget_steps"] = out["budget_frames"] // FRAMES_PER_STEP
-        out["score"] = (f"training returns averaged over frames {iteration}M-{iteration + 1}M "
-                        f"(Dopamine iteration {iteration}; {dopamine_curve_evaluation(iteration)})")
+        out["score"] = curve_protocol(baseline).score(iteration)
     out.update({"kind": baseline.kind, "paper": baseline.paper, "source": baseline.source})
     return out
 
@@ -270,12 +269,10 @@ def build_table(data: ScoreData, baselines: Sequence[Baseline] = (), step: int |
             rows, label, protocol = final_baseline_scores(b), b.label, _baseline_protocol(b)
             fields = baseline_fields(b)
         else:
-            iteration = dopamine_iteration_for(budget)
+            iteration = curve_point_for(b, budget)
             rows, label = curve_scores_at(b, iteration), curve_label_at(b, iteration)
             protocol, fields = _baseline_protocol(b, iteration), baseline_fields(b, iteration)
-            how = (f"Dopamine iteration {iteration} ({iteration}-{iteration + 1}M frames, "
-                   f"{dopamine_curve_evaluation(iteration)}, sticky actions 0.25): not an evaluation at the "
-                   f"inputs' budget")
+            how = curve_protocol(b).how(iteration)
             if b.key == "IQN":
                 notes.append(f"IQN: {IQN_NOTE}; its row is {how}")
             elif b.key == "Rainbow":

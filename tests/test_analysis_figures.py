@@ -162,6 +162,39 @@ def test_dopamine_curves_only_when_asked_and_only_where_measured():
     assert "IQN (Dopamine, 0-1M frames)" in _legend_texts(lc)
 
 
+
+def test_dreamerv2_published_curve_on_the_frame_axis():
+    # DreamerV2's own published curves: asked for by name, drawn like the Dopamine curves (log-frame panel,
+    # one point at the end of each 1M-frame bin), with its own gid and legend wording.
+    label = "DreamerV2 (Hafner et al., 0-1M frames)"
+    figures = _figures(baselines="DER,DreamerV2")
+    se, lc = figures.figures["sample_efficiency"], figures.figures["learning_curves"]
+    linear, log = se.axes
+    assert log.get_xscale() == "log" and not _gid(se, "dopamine:")
+    assert not _gid(linear, "dreamerv2:")  # its first point (frames 0-1M, drawn at 1M) is beyond 400k
+    (line,) = [a for a in _gid(log, "dreamerv2:") if isinstance(a, Line2D)]
+    assert line.get_gid() == f"dreamerv2:{label}" and line.get_linestyle() == "--"
+    assert "DreamerV2 (Hafner et al.)" in _legend_texts(se)
+    # Pong and Breakout have runs up to bin 199 (200M frames); nothing before 1M.
+    assert np.array_equal(line.get_xdata(), (np.arange(200) + 1) * 1e6)
+    # The first point is the IQM HNS of bin 0, the table's column: the 16 scores read by hand from the
+    # shipped file (seeds 3-10), human-normalised with Pong -20.7/14.6 and Breakout 1.7/30.5.
+    pong = np.array([-18.7, -17.7, -18.1, -19.3, -19.3, -18.4, -15.7, -19.0])
+    breakout = np.array([0.7, 1.2, 3.2, 1.3, 1.6, 1.1, 1.1, 1.5])
+    hns = np.sort(np.concatenate([(pong + 20.7) / 35.3, (breakout - 1.7) / 28.8]))
+    assert line.get_ydata()[0] == pytest.approx(hns[4:12].mean())  # IQM: the middle half of 16
+    assert line.get_ydata()[0] == pytest.approx(figures.table.aggregates[label]["iqm"].value)
+    caption = figures.captions["sample_efficiency"]
+    assert "DreamerV2 of Hafner et al. 2021 (8 seeds; 5 from 3M frames" in caption
+    assert "sticky actions 0.25, full action set" in caption
+    assert "training or evaluation episodes: not recorded" in caption
+    # Learning curves: the bin the table uses, as a marker at its last frame.
+    for ax in (ax for ax in lc.axes if ax.get_title()):
+        (mark,) = _gid(ax, f"final:{label}")
+        assert mark.get_xdata()[0] == 1e6
+    assert label in _legend_texts(lc) and "DreamerV2 of Hafner et al. 2021" in figures.captions["learning_curves"]
+
+
 def _poi_bars(fig) -> dict[str, tuple[float, float]]:
     return {r.get_gid(): (r.get_x(), r.get_x() + r.get_width()) for r in _gid(fig, "ci:")}
 

@@ -1,7 +1,7 @@
 """The shipped per-run data reproduce aggregates published in the papers (3 decimals)."""
 
 from analysis import aggregate as agg
-from analysis.baselines import catalog_rows, final_baseline_scores, get_baseline, human_random_scores
+from analysis.baselines import catalog_rows, final_baseline_scores, get_baseline, human_random_scores, parse_baselines
 from analysis.normalize import add_hns
 from atari100k.games import ALL_GAMES, ATARI100K_GAMES
 
@@ -130,3 +130,13 @@ def test_dreamerv2_curves_file():
     lengths = curves.groupby(["game", "seed"])["iteration"].agg(["min", "max", "count"])
     assert (lengths["min"] == 0).all() and (lengths["count"] == lengths["max"] + 1).all()
     assert lengths["count"].max() == 200 and (lengths["count"] >= 199).sum() == 26 * 8 - 5
+
+
+def test_dreamerv2_curves_in_the_catalog():
+    rows = {r["key"]: r for r in catalog_rows()}
+    row = rows["DreamerV2"]
+    assert (row["kind"], row["runs_per_game"], row["games"], row["sticky_actions"]) == ("curve", "8", 26, "0.25")
+    assert row["budget"] == "200 x 1M-frame bins" and row["evaluation"] == "not recorded"
+    assert row["frames"].startswith("episodes logged at frames (0, 1,000,000]")
+    assert "action set: full" in row["protocol"]
+    assert get_baseline("DreamerV2") not in parse_baselines("all")  # `all` = the final-score baselines

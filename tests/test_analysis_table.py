@@ -164,6 +164,77 @@ def test_bold_only_among_same_protocol_columns_aggregates_included(capsys):
     assert "training returns, ε-greedy decay over iteration 0" in text
 
 
+
+DREAMERV2 = "DreamerV2 (Hafner et al., 0-1M frames)"
+
+
+def test_dreamerv2_published_curve_row_states_its_frames_and_protocol(capsys):
+    # DreamerV2's own Atari curves (danijar/dreamerv2@07d906e scores/atari-dreamerv2.json) at a 100k-step
+    # budget: the first 1M-frame bin, named with its frames, its protocol marked as different (sticky actions
+    # 0.25, full action set, 1M frames), like the Dopamine curves.
+    args = [*REPS, "--baselines", "DER,DreamerV2", "--games", "Pong,Breakout"]
+    code, text, err = _run(capsys, *args)
+    assert code == 0, err
+    assert text.splitlines()[2] == f"| Game | Random | Human | {DER} | {DREAMERV2} {MARK} |"
+    rows = _rows(text)
+    # Bin 0 of seeds 3-10, read by hand from the shipped file (the released JSON's first `ys` of each run):
+    # Pong -18.7 -17.7 -18.1 -19.3 -19.3 -18.4 -15.7 -19.0 (mean -18.275, sample std 1.18),
+    # Breakout 0.7 1.2 3.2 1.3 1.6 1.1 1.1 1.5 (mean 1.4625, sample std 0.75).
+    assert rows["Pong"].endswith("| -18.3 ± 1.2 |") and rows["Breakout"].endswith("| 1.5 ± 0.8 |")
+    assert all(_bold(line) == [] for line in rows.values() if not line.startswith("| Game"))
+    ref = f"the first column ({DER})"
+    for said in (f"{DREAMERV2} {MARK}: sticky actions is 0.25, {ref} has 0",
+                 f"{DREAMERV2} {MARK}: action set is full, {ref} has minimal",
+                 f"{DREAMERV2} {MARK}: budget (agent steps trained before the scored evaluation) is 250,000",
+                 f"{DREAMERV2} {MARK}: frames the score covers is episodes logged at frames (0, 1,000,000] "
+                 f"(training or evaluation episodes: not recorded), {ref} has after 400,000 frames",
+                 "there is no released DreamerV2 score at 100k steps (400k frames)",
+                 f"{DREAMERV2}: a run's score, evaluation episodes per score"):  # not recorded: never guessed
+        assert said in text, said
+    line = next(line for line in text.splitlines() if line.startswith(f"- {DREAMERV2} {MARK}:"))
+    assert "a run's score: not recorded;" in line and "no-op starts: up to 30 no-op starts;" in line
+    assert "8 runs/game" in line and "danijar/dreamerv2@07d906e scores/atari-dreamerv2.json" in line
+
+    data = _json(capsys, *args)
+    fields = data["protocol"]["fields"][DREAMERV2]
+    assert (fields["sticky_action_prob"], fields["action_set"], fields["max_episode_frames"]) == (0.25, "full", 108000)
+    assert fields["evaluation"] is None and fields["eval_episodes"] is None  # not recorded
+    assert fields["life_loss_ends_episode"] is False
+    assert {d["field"] for d in data["protocol"]["differences"][DREAMERV2]} == {
+        "budget_steps", "sticky_action_prob", "action_set", "frame_range"}
+    assert data["protocol"]["algorithms"][DREAMERV2]["kind"] == "curve"
+    pong = next(g for g in data["games"] if g["game"] == "Pong")["scores"][DREAMERV2]
+    assert pong["runs"] == 8 and pong["mean"] == pytest.approx(-18.275)
+    assert data["aggregates"][DREAMERV2]["runs"] == 8
+
+
+def test_dreamerv2_curve_at_a_larger_budget_and_runs_that_stop_early(capsys, tmp_path):
+    # A CSV scored at 1M agent steps (4M frames): the bin covering frames 3-4M. Breakout's seeds 3, 8 and 10
+    # stop after 2M frames: 5 runs there, and the aggregates take the first 5 runs of every game.
+    path = tmp_path / "long.csv"
+    path.write_text("algorithm,game,seed,step,score\n" + "".join(
+        f"mine,{game},{seed},1000000,{score}\n" for game, score in (("Pong", 0.0), ("Breakout", 50.0))
+        for seed in range(2)))
+    data = _json(capsys, str(path), "--baselines", "DreamerV2", "--protocol", "action_repeat=4")
+    label = "DreamerV2 (Hafner et al., 3-4M frames)"
+    assert [c["algorithm"] for c in data["columns"]] == ["mine", label]
+    scores = {g["game"]: g["scores"][label]["runs"] for g in data["games"]}
+    assert scores == {"Breakout": 5, "Pong": 8} and data["aggregates"][label]["runs"] == 5
+    frames = data["protocol"]["fields"][label]["frame_range"]
+    assert frames.startswith("episodes logged at frames (3,000,000, 4,000,000]")
+    assert any(f"{label}: 5-8 runs per game; aggregates use the first 5" in n for n in data["protocol"]["notes"])
+
+
+def test_dreamerv2_curve_is_refused_by_compare_and_never_merged_with_an_input(capsys, tmp_path):
+    path = _der_csv(tmp_path / "mine.csv")
+    assert main(["compare", str(path), "--against", "DreamerV2"]) == 2
+    err = capsys.readouterr().err
+    assert "DreamerV2 is a Hafner et al. learning curve" in err and "not a published Atari 100k result" in err
+    # An input named like the baseline would read as it: refused, as for any baseline.
+    code, out, err = _run(capsys, *REPS, *GAMES, str(path), "--name", "DreamerV2", "--baselines", "DreamerV2")
+    assert code == 2 and out == "" and "rename the input with --name" in err
+
+
 # ---------------------------------------------------------------- runs, games, confidence
 
 def test_runs_10_gives_spr_paper_median(capsys):

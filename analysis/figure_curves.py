@@ -35,7 +35,7 @@ from analysis.baselines import (DOPAMINE_ITERATION_FRAMES, FRAMES_PER_STEP, IQN_
 from analysis.figure_style import (CompactFormatter, dodge, legend_columns, legend_height, log_ticks_text, new_figure,
                                    percent, plain)
 from analysis.normalize import add_hns
-from analysis.protocol import CURVE_PROTOCOLS
+from analysis.protocol import CURVE_PROTOCOLS, MARK
 from analysis.scores import ScoreData
 from analysis.table import ScoreTable
 
@@ -236,18 +236,21 @@ def sample_efficiency_figure(data: ScoreData, table: ScoreTable, baselines: Sequ
         positions = _dodged(markers, ends, lims[log], log, panel_in)
         for a, (frames, iqm, ci, n) in curves.items():
             _draw_curve(ax, [positions[a]] if a in markers else frames, iqm, ci[0], ci[1], colors[a], f"curve:{a}",
-                        f"{a} ({n} runs)")
+                        f"{table.shown_label(a)} ({n} runs)")
         for a, x in positions.items():
             if a in curves:
                 continue
             e = table.aggregates[a]["iqm"]
-            ax.plot([x], [e.value], "s", ms=3.5, color=colors[a], label=f"{a} (final)", gid=f"final:{a}")
+            ax.plot([x], [e.value], "s", ms=3.5, color=colors[a], label=f"{table.shown_label(a)} (final)",
+                    gid=f"final:{a}")
             ax.vlines(x, *e.ci, color=colors[a], lw=1)
         for label, (b, frames, iqm, ci, _) in published.items():
             keep = np.ones(len(frames), bool) if log else frames <= lims[False][1]
             if keep.any():
                 _draw_curve(ax, frames[keep], iqm[keep], ci[0][keep], ci[1][keep], colors[label],
-                            f"{b.curves.name}:{label}", f"{b.key} ({b.curves.wording})", ls="--",
+                            f"{b.curves.name}:{label}",
+                            f"{b.key} ({b.curves.wording})" + (f" {MARK}" if table.differences.get(label) else ""),
+                            ls="--",
                             marker="o" if keep.sum() <= 20 else None)
         ax.set_ylabel("IQM HNS")
         plain(ax.yaxis)
@@ -335,9 +338,10 @@ def learning_curves_figure(data: ScoreData, table: ScoreTable, width: str, color
     for ax in axes.flat[max(0, len(games) - ncol):len(games)]:
         ax.xaxis.set_tick_params(labelbottom=True)  # the lowest panel of each column shows the frames
     handles = [Line2D([], [], color=colors[a], marker="o", ms=3, lw=1.2) for a in inputs]
-    labels = list(inputs)
+    labels = [table.shown_label(a) for a in inputs]
     handles += [Line2D([], [], color=colors[a], marker="s", ms=3, ls="") for a in finals]
-    labels += [a if table.protocols[a].get("kind") == "curve" else f"{a} (final)" for a in finals]
+    labels += [table.shown_label(a) if table.protocols[a].get("kind") == "curve" else f"{table.shown_label(a)} (final)"
+               for a in finals]
     fig.legend(handles, labels, loc="outside upper center", ncols=legend_columns(labels, width))
     fig.set_figheight(fig.get_figheight() + legend_height(labels, width))
     fig.supxlabel("Frames")

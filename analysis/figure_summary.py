@@ -45,7 +45,7 @@ def aggregates_figure(table: ScoreTable, width: str, colors: dict[str, tuple]) -
     """
     algorithms = table.algorithms
     n = len(algorithms)
-    labels = [wrap(a, width, 20, 34) for a in algorithms]
+    labels = [wrap(table.shown_label(a), width, 20, 34) for a in algorithms]
     lines = max(label.count("\n") + 1 for label in labels)
     rows, cols = (2, 2) if width == "single" else (1, 4)
     row_height = 0.16 + 0.11 * (lines - 1)
@@ -89,14 +89,14 @@ def profiles_figure(table: ScoreTable, width: str, colors: dict[str, tuple], rep
     ax = fig.subplots()
     for a in table.algorithms:
         ax.fill_between(taus, cis[a][0], cis[a][1], color=colors[a], alpha=0.25, lw=0, gid=f"ci:{a}")
-        ax.plot(taus, profiles[a], color=colors[a], lw=1.2, label=a, gid=f"curve:{a}")
+        ax.plot(taus, profiles[a], color=colors[a], lw=1.2, label=table.shown_label(a), gid=f"curve:{a}")
     ax.set_xlim(0, taus[-1])
     ax.set_ylim(-0.02, 1.02)
     ax.set_yticks([0, 0.25, 0.5, 0.75, 1.0])
     plain(ax.xaxis)
     ax.set_xlabel(r"Human normalized score $\tau$")
     ax.set_ylabel(r"Fraction of runs with HNS $> \tau$")
-    _legend(fig, table.algorithms, width)
+    _legend(fig, [table.shown_label(a) for a in table.algorithms], width)
     caption = (f"fraction of runs with HNS > tau, tau in [0, {taus[-1]:g}] ({len(taus)} points); "
                f"shaded: {percent(table.confidence)} CI")
     return fig, caption
@@ -141,7 +141,7 @@ def poi_figure(table: ScoreTable, width: str, colors: dict[str, tuple], mode: st
         {f"{x}|{y}": (table.matrices[x], table.matrices[y]) for x, y in pairs}, reps=reps, seed=seed,
         confidence=table.confidence)
     # The y axis is in inches from the top: each row is its label (wrapped to the width) over its bar.
-    labels = [wrap(f"{x} vs. {y}", width, 52, 110) for x, y in pairs]
+    labels = [wrap(f"{table.shown_label(x)} vs. {table.shown_label(y)}", width, 52, 110) for x, y in pairs]
     rows, top = [], 0.0
     for label in labels:
         top += 0.05 + 0.115 * (label.count("\n") + 1)

@@ -28,7 +28,7 @@ from analysis.figure_curves import learning_curves_figure, sample_efficiency_fig
 from analysis.figure_style import DEFAULT_WIDTH, check_width, palette, percent, save, style
 from analysis.figure_summary import POI_MODES, TAUS, aggregates_figure, poi_figure, profiles_figure
 from analysis.scores import ScoreData
-from analysis.table import ScoreTable, build_table, protocol_lines
+from analysis.table import MARK, ScoreTable, build_table, protocol_lines
 from atari100k.errors import UsageError
 from atari100k.fileio import atomic_write_text
 
@@ -86,6 +86,11 @@ def build_figures(data: ScoreData, baselines: Sequence[Baseline], step: int | No
             data, table, baselines, width, colors, reps, seed)
         figures["learning_curves"], captions["learning_curves"] = learning_curves_figure(
             data, table, width, colors, baselines)
+    marked = [a for a in table.algorithms if table.differences.get(a)]
+    if marked:
+        key = (f"{MARK} after a name: its protocol differs from the first column's ({table.algorithms[0]}); "
+               f"each difference is listed under Protocol")
+        captions = {name: f"{caption}. {key}" for name, caption in captions.items()}
     return FigureSet(figures, captions, table, width, protocol_lines(table))
 
 

@@ -72,6 +72,10 @@ class ScoreTable:
     options: dict[str, Any] = field(default_factory=dict)
     """What selected the runs: `runs` (first N per game or None), `games` (the --games list or None)."""
 
+    def shown_label(self, algorithm: str) -> str:
+        """`algorithm` as figures show it: marked with MARK when its protocol differs from the first column's."""
+        return f"{algorithm} {MARK}" if self.differences.get(algorithm) else algorithm
+
     @property
     def confidence(self) -> float:
         """The level of every CI in the table (0.95 = 95%)."""

@@ -23,6 +23,7 @@ from analysis.baselines import final_baseline_scores, get_baseline, parse_baseli
 from analysis.figure_style import PNG_DPI, WIDTHS, CompactFormatter, pdf_media_box, text_sizes
 from analysis.figures import FIGURES, build_figures
 from analysis.scores import load_inputs
+from analysis.table import MARK
 from atari100k.cli import main
 
 REPO = Path(__file__).resolve().parent.parent
@@ -40,8 +41,14 @@ def _gid(fig, prefix: str) -> list:
     return [a for a in fig.findobj(lambda a: str(a.get_gid() or "").startswith(prefix))]
 
 
-def _legend_texts(fig) -> list[str]:
-    return [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+def _legend_texts(fig, marks: bool = False) -> list[str]:
+    """Legend entries; without `marks`, the protocol mark is dropped (tested on its own below)."""
+    texts = [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+    return texts if marks else [_unmarked(t) for t in texts]
+
+
+def _unmarked(text: str) -> str:
+    return text.replace(f" {MARK}", "")
 
 
 def _all_texts(fig) -> list[str]:
@@ -206,7 +213,7 @@ def test_probability_of_improvement_on_0_1_with_a_half_line(tmp_path):
     (half,) = _gid(ax, "poi:0.5")
     assert list(half.get_xdata()) == [0.5, 0.5]
     assert set(_poi_bars(fig)) == {f"ci:{OURS}|{DER}", f"ci:{OURS}|OTRainbow"}
-    assert f"{OURS} vs. {DER}" in _all_texts(fig)
+    assert f"{OURS} vs. {DER}" in [_unmarked(t) for t in _all_texts(fig)]
 
     every = _figures(poi="all-pairs").figures["probability_of_improvement"]
     assert set(_poi_bars(every)) == {f"ci:{OURS}|{DER}", f"ci:{OURS}|OTRainbow", f"ci:{DER}|OTRainbow"}
@@ -231,7 +238,7 @@ def test_aggregates_and_profiles_draw_every_algorithm_with_its_ci():
             (bar,) = _gid(aggregates, f"ci:{a}:{metric}")
             lo, hi = figures.table.aggregates[a][metric].ci
             assert (bar.get_x(), bar.get_x() + bar.get_width()) == pytest.approx((lo, hi))
-    assert [t.get_text() for t in aggregates.axes[0].get_yticklabels()] == algorithms[::-1]  # first on top
+    assert [_unmarked(t.get_text()) for t in aggregates.axes[0].get_yticklabels()] == algorithms[::-1]  # first on top
     profiles = figures.figures["performance_profiles"]
     assert sorted(g.get_gid() for g in _gid(profiles, "curve:")) == sorted(f"curve:{a}" for a in algorithms)
     for a in algorithms:  # CI bands drawn, visibly (alpha >= 0.2), and not all of zero height
@@ -305,3 +312,22 @@ def test_confidence_level_reaches_every_figure_and_caption():
         w95, w50 = widths(wide, name, prefix), widths(narrow, name, prefix)
         assert len(w95) == len(w50) > 0
         assert all(b <= a + 1e-12 for a, b in zip(w95, w50)) and sum(w50) < sum(w95)
+
+
+def test_a_differing_protocol_is_marked_in_every_figure():
+    figures = _figures()  # our debug runs first: DER and OTRainbow were trained for another budget
+    marked = [a for a in figures.table.algorithms if figures.table.differences.get(a)]
+    assert marked == [DER, "OTRainbow"]
+    assert _legend_texts(figures.figures["sample_efficiency"], marks=True) == [
+        f"{OURS} (2 runs)", f"{DER} {MARK} (final)", f"OTRainbow {MARK} (final)"]
+    assert _legend_texts(figures.figures["performance_profiles"], marks=True) == [OURS, f"{DER} {MARK}",
+                                                                                 f"OTRainbow {MARK}"]
+    ticks = [t.get_text() for t in figures.figures["aggregates"].axes[0].get_yticklabels()]
+    assert sum(MARK in t for t in ticks) == 2 and not any(MARK in t for t in ticks if OURS in t)
+    assert f"{OURS} vs. {DER} {MARK}" in _all_texts(figures.figures["probability_of_improvement"])
+    for caption in figures.captions.values():
+        assert f"{MARK} after a name: its protocol differs from the first column's ({OURS})" in caption
+    # Same protocols (the published Atari 100k agents, DER first): nothing marked, no key.
+    same = _figures(inputs=(), baselines="DER,OTRainbow")
+    assert not any(MARK in t for t in _legend_texts(same.figures["performance_profiles"], marks=True))
+    assert not any(MARK in c for c in same.captions.values())

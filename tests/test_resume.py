@@ -1,7 +1,8 @@
 """Exact resume: a run stopped or killed anywhere and re-run equals the uninterrupted run.
 
 Compared: every metrics.jsonl row without its wall-clock fields (time, elapsed_s, sps),
-episodes.csv and eval.csv byte for byte, and DONE's evaluation numbers.
+episodes.csv and eval.csv byte for byte, DONE's evaluation numbers, and every TensorBoard scalar
+(wall-clock ones aside) as TensorBoard's own reader loads the event files (it honours purge steps).
 """
 
 from __future__ import annotations
@@ -22,6 +23,20 @@ from tests.test_train import _StopAt, toy_spec
 from tests.test_train_helpers import PYTHON, cli_env, csv_steps, folder_digest, metrics_rows, run_cli
 
 SCORE_KEYS = ("step", "frames", "eval_episodes", "eval_return_mean", "eval_return_std")
+WALL_CLOCK_TAGS = ("elapsed_s", "sps")
+
+
+def tensorboard_scalars(run: Path) -> dict[str, dict[str, list[tuple[int, float]]]]:
+    """axis (steps, frames) -> tag -> [(step, value)], as TensorBoard loads the run's event files."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = {}
+    for axis in ("steps", "frames"):
+        reader = EventAccumulator(str(run / "tensorboard" / axis), size_guidance={"scalars": 0})
+        reader.Reload()
+        out[axis] = {tag: [(e.step, e.value) for e in reader.Scalars(tag)]
+                     for tag in reader.Tags()["scalars"] if tag not in WALL_CLOCK_TAGS}
+    return out
 
 
 def assert_same_run(a: Path, b: Path) -> None:
@@ -31,6 +46,7 @@ def assert_same_run(a: Path, b: Path) -> None:
         assert (a / name).read_text() == (b / name).read_text(), name
     done_a, done_b = (json.loads((p / "DONE").read_text()) for p in (a, b))
     assert {k: done_a[k] for k in SCORE_KEYS} == {k: done_b[k] for k in SCORE_KEYS}
+    assert tensorboard_scalars(a) == tensorboard_scalars(b)
 
 
 def assert_no_gaps_or_duplicates(run: Path, budget: int, log_every: int) -> None:
@@ -85,6 +101,29 @@ def test_crash_before_first_checkpoint_and_torn_log_line(
     assert train_run(toy_spec(), out, progress=False).status == "done"
     assert_same_run(toy_reference, out)
     assert json.loads((out / "run.json").read_text())["resumes"][0]["from_step"] is None
+
+
+def test_events_written_after_the_last_checkpoint_are_purged_on_resume(
+    toy_reference: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As if killed long after its last checkpoint: the logs and event files hold steps past it."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    out = tmp_path / "run"
+    assert train_run(toy_spec(), out, stop=_StopAt(60), progress=False).status == "interrupted"
+    early = (out / "checkpoint.pt").read_bytes()
+    step = json.loads((out / "run.json").read_text())
+    assert train_run(toy_spec(), out, stop=_StopAt(250), progress=False).status == "interrupted"
+    later = tensorboard_scalars(out)["steps"]
+    (out / "checkpoint.pt").write_bytes(early)  # back to the early checkpoint; events past it stay on disk
+    assert train_run(toy_spec(), out, progress=False).status == "done"
+    resumed_from = json.loads((out / "run.json").read_text())["resumes"][-1]["from_step"]
+    assert any(s > resumed_from for s, _ in later["episodes/return"]), "no event past the checkpoint to purge"
+    assert step["resumes"] == []
+    assert_same_run(toy_reference, out)
+    # TensorBoard's reader sees each point once, and the files really hold the purged duplicates.
+    steps = [s for s, _ in tensorboard_scalars(out)["steps"]["episodes/return"]]
+    assert steps == sorted(steps) and len(steps) == len(set(steps))
+    assert len(list((out / "tensorboard" / "steps").iterdir())) == 3  # one event file per session
 
 
 PONG = ["train", "Pong", "--seed", "0", "--preset", "debug", "--steps", "400", "--no-progress",

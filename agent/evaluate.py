@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -50,6 +51,7 @@ def evaluate(
     episodes: int,
     device: torch.device,
     stop: threading.Event | None = None,
+    on_episode: Callable[[int], None] | None = None,
 ) -> list[EvalEpisode] | None:
     """Run `episodes` evaluation episodes with policy `config.eval.policy`.
 
@@ -62,6 +64,7 @@ def evaluate(
         episodes: how many episodes count.
         device: where the model's inputs go.
         stop: when set, the evaluation is abandoned and None is returned.
+        on_episode: called with the number of counted episodes each time one ends (progress bars).
     Returns:
         The episodes ordered by (environment, order of completion), numbered 0..episodes-1,
         or None if stopped.
@@ -92,6 +95,8 @@ def evaluate(
                 for i in np.flatnonzero(current.is_last):
                     if len(done[i]) < quotas[i]:
                         done[i].append((float(current.episode_return[i]), int(current.episode_length[i])))
+                        if on_episode is not None:
+                            on_episode(sum(len(d) for d in done))
     finally:
         env.close()
     flat = [item for per_env in done for item in per_env]

@@ -57,6 +57,10 @@ class Learner(Protocol):
     def replay_stats(self) -> dict[str, int]:
         """`replay/steps` and `replay/episodes` for metrics rows."""
 
+    def phase(self, step: int) -> str:
+        """What the next `observe` at agent step `step` does, for the progress bar: "prefill" (no
+        updates yet), "pretrain" (a burst of updates at once), or "train"."""
+
     def state_dict(self) -> dict[str, Any]:
         """Everything to continue exactly (networks, optimisers, replay, counters, own RNGs)."""
 

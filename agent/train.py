@@ -263,8 +263,18 @@ class _Trainer:
 
     def evaluate(self, episodes: int) -> list[float] | None:
         """Evaluate now and append to eval.csv; returns the returns, None if stopped."""
-        result = evaluate(self.learner.policy, self.game, self.config, self.spec.seed, self.c.step, episodes,
-                          self.device, self.stop)
+        bar = None
+        if self.progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=episodes, unit="episode", dynamic_ncols=True, leave=False, mininterval=1.0,
+                       desc=f"{self.game} seed {self.spec.seed} eval at step {self.c.step:,}")
+        try:
+            result = evaluate(self.learner.policy, self.game, self.config, self.spec.seed, self.c.step, episodes,
+                              self.device, self.stop, on_episode=(lambda n: bar.update(n - bar.n)) if bar else None)
+        finally:
+            if bar is not None:
+                bar.close()
         if result is None:
             return None
         self.folder.append_eval([(self.c.step, e.episode, e.ret, e.length) for e in result])
@@ -281,11 +291,15 @@ class _Trainer:
             bar = tqdm(total=budget, initial=min(self.c.step, budget), unit="step", dynamic_ncols=True,
                        desc=f"{self.game} seed {self.spec.seed}", mininterval=1.0)
         try:
+            status = _StatusLine(self.learner)
             while True:
                 if not self.boundary():
                     return self.interrupted()
                 if self.c.step >= budget:
                     break
+                if bar is not None:
+                    # Announced before the step: observe() runs the step's updates at the step count after it.
+                    status.show(bar, self.c.step + self.num_envs)
                 self.env_step()
                 if bar is not None:
                     bar.update(self.num_envs)
@@ -316,6 +330,28 @@ class _Trainer:
         self.env.close()
         if self.tensorboard is not None:
             self.tensorboard.close()
+
+
+class _StatusLine:
+    """The progress bar's postfix: the learner's phase and updates per second, refreshed about once a second
+    and at once when the phase changes."""
+
+    def __init__(self, learner: Any) -> None:
+        self.learner, self.phase = learner, None
+        self.updates, self.time = learner.updates, time.monotonic()
+        self.rate: float | None = None
+
+    def show(self, bar: Any, step: int) -> None:
+        phase, now = self.learner.phase(step), time.monotonic()
+        if phase == self.phase and now - self.time < 1.0:
+            return
+        if now - self.time >= 1.0:
+            updates = self.learner.updates
+            self.rate = (updates - self.updates) / (now - self.time)
+            self.updates, self.time = updates, now
+        self.phase = phase
+        rate = f", {self.rate:.1f} updates/s" if self.rate is not None and not phase.startswith("prefill") else ""
+        bar.set_postfix_str(f"{phase}{rate}", refresh=True)
 
 
 def _read_checkpoint(path: Path, device: torch.device) -> dict[str, Any]:

@@ -71,3 +71,16 @@ def test_top_level_help_shows_the_everyday_commands() -> None:
     for command in ("atari100k train Pong --seed 0", "atari100k sweep", "atari100k status", "atari100k table",
                     "atari100k compare"):
         assert command in done.stdout
+
+
+def test_progress_bar_says_the_phase_updates_per_second_and_evaluation(tmp_path):
+    result = run_cli(["train", "Pong", "--seed", "0", "--preset", "debug", "--steps", "400", "--out",
+                      str(tmp_path / "run"), "--set", "env.max_episode_frames=400", "--set", "eval.episodes=2",
+                      "--set", "train.pretrain=20"])
+    assert result.returncode == 0, result.stderr
+    frames = result.stderr.replace("\r", "\n")
+    assert "prefill]" in frames and "pretrain (20 updates)]" in frames
+    assert "train, " in frames and " updates/s]" in frames
+    assert "eval at step 400:" in frames and "episode" in frames
+    # The bars are on stderr only; stdout holds the summary line.
+    assert "prefill" not in result.stdout

@@ -194,6 +194,9 @@ class ValueLearner:
         return (self._discount * (~batch["terminal"]).float())[:, None]
 
     # ------------------------------------------------------------------ resume
+    def phase(self, step: int) -> str:
+        return "train" if len(self.replay) > self.cfg.min_replay else "prefill"
+
     def replay_stats(self) -> dict[str, int]:
         return {"replay/steps": len(self.replay), "replay/episodes": self.replay.episodes}
 

@@ -86,6 +86,12 @@ class DreamerLearner:
         self.updates += 1
         return self.model.train_step(_to_torch(batch, self.device))
 
+    def phase(self, step: int) -> str:
+        train = self.config.train
+        if step < train.prefill or not self.replay.can_sample(train.batch_length):
+            return "prefill"
+        return "train" if self.pretrained else f"pretrain ({train.pretrain} updates)"
+
     def replay_stats(self) -> dict[str, int]:
         return {"replay/steps": len(self.replay), "replay/episodes": self.replay.num_episodes}
 

@@ -48,6 +48,19 @@ def _flat(spec: RunSpec | dict[str, Any], config: dict[str, dict[str, Any]]) -> 
     return flat
 
 
+def _how_asked(made: dict[str, Any], spec: RunSpec) -> str:
+    """" (that run: --preset debug; this command: --preset atari100k --set ...)" when the presets or
+    overrides that resolved the two configs differ, else ""."""
+    def flags(presets: Any, overrides: Any, steps: Any) -> str:
+        parts = [f"--preset {p}" for p in presets or ()] + [f"--set {o}" for o in overrides or ()]
+        parts += [f"--steps {steps}"] if steps is not None else []
+        return " ".join(parts) or "no presets or overrides"
+
+    then = flags(made.get("presets"), made.get("overrides"), made.get("steps"))
+    now = flags(spec.presets, spec.overrides, spec.steps)
+    return "" if then == now else f" (that run: {then}; this command: {now})"
+
+
 def _json_safe(value: Any) -> Any:
     """NaN/inf -> None (JSON has no NaN), numpy scalars -> Python numbers."""
     if hasattr(value, "item"):
@@ -104,7 +117,8 @@ class RunFolder:
             if old.get(key, "<unset>") != new.get(key, "<unset>"):
                 raise UsageError(
                     f"run folder {self.path} was made with {key}={old.get(key, '<unset>')}, "
-                    f"this command asks {new.get(key, '<unset>')}; use another --out or the same settings"
+                    f"this command asks {new.get(key, '<unset>')}{_how_asked(existing['spec'], spec)}; "
+                    f"use another --out or the same settings"
                 )
 
     # --------------------------------------------------------------- writing

@@ -137,12 +137,12 @@ def test_a_damaged_checkpoint_is_one_line_and_nothing_is_written(tmp_path: Path)
     spec, run = _checkpointed_toy_run(tmp_path)
     data = (run / "checkpoint.pt").read_bytes()
     (run / "checkpoint.pt").write_bytes(data[: len(data) // 2])  # cut short
-    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
     with pytest.raises(UsageError) as error:
         train_run(spec, run, progress=False)
     message = str(error.value)
     assert "checkpoint.pt cannot be read" in message and "damaged" in message and "\n" not in message
-    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before
 
 
 def test_a_checkpoint_of_another_version_is_refused(tmp_path: Path) -> None:

@@ -28,7 +28,8 @@ def pong_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 def test_pong_smoke_run_folder_is_complete(pong_run: tuple[Path, str]) -> None:
     out, stdout = pong_run
     assert {p.name for p in out.iterdir()} == {
-        "run.json", "metrics.jsonl", "episodes.csv", "eval.csv", "checkpoint.pt", "DONE"}
+        "run.json", "metrics.jsonl", "episodes.csv", "eval.csv", "checkpoint.pt", "DONE", "tensorboard"}
+    assert sorted(p.name for p in (out / "tensorboard").iterdir()) == ["frames", "steps"]
     run = json.loads((out / "run.json").read_text())
     assert run["spec"] == {"game": "Pong", "seed": 0, "presets": ["debug"],
                            "overrides": ["env.max_episode_frames=400"], "steps": 300, "algo": "dreamerv2"}
@@ -84,9 +85,12 @@ def test_finished_run_is_left_alone(pong_run: tuple[Path, str]) -> None:
     (["train", "Pong", "--seed", "0", "--set", "train.batch_size=eight"], "bad value for train.batch_size"),
     (["train", "Pong", "--seed", "0", "--set", "train.log_every=0"], "train.log_every must be > 0"),
     (["train", "Pong", "--seed", "0", "--preset", "debug", "--steps", "300", "--set", "env.max_episode_frames=400",
-      "--set", "train.batch_size=8"], "was made with train.batch_size=4, this command asks 8"),
+      "--set", "train.batch_size=8"], "was made with train.batch_size=4, this command asks 8 (that run: --preset debug "
+     "--set env.max_episode_frames=400 --steps 300; this command: --preset debug --set env.max_episode_frames=400 "
+     "--set train.batch_size=8 --steps 300); use another --out"),
     (["train", "Pong", "--seed", "0", "--preset", "debug", "--set", "env.max_episode_frames=400"],
-     "was made with train.steps=300, this command asks 600"),
+     "was made with train.steps=300, this command asks 600 (that run: --preset debug --set "
+     "env.max_episode_frames=400 --steps 300; this command: --preset debug --set env.max_episode_frames=400)"),
     (["train", "Pong", "--seed", "1", "--preset", "debug", "--steps", "300",
       "--set", "env.max_episode_frames=400"], "was made with seed=0, this command asks 1"),
 ])

@@ -200,7 +200,10 @@ def get_baseline(name: str) -> Baseline:
     """The catalog entry for `name` (key or label, case and punctuation ignored)."""
     baseline = find_baseline(name)
     if baseline is None:
-        raise UsageError(f"unknown baseline {name!r}; choose from: {', '.join(b.key for b in CATALOG)} "
+        from atari100k.suggest import did_you_mean
+
+        hint = did_you_mean(name, [b.key for b in CATALOG])
+        raise UsageError(f"unknown baseline {name!r}{hint}; choose from: {', '.join(b.key for b in CATALOG)} "
                          f"(see `atari100k baselines`)")
     return baseline
 

@@ -42,6 +42,8 @@ def test_did_you_mean() -> None:
      "atari100k train: error: unknown algorithm 'dreamer'; choose from: dreamerv2, der, iqn; did you mean 'dreamerv2'?"),
     (["train", "Pong", "--seed", "0", "--algo", "der", "--set", "der.nstep=3"],
      "atari100k train: error: unknown config key 'der.nstep' for --algo der; did you mean 'der.n_step'? (der has: "),
+    (["table", "--baselines", "DER,Rainbo"],
+     "atari100k table: error: unknown baseline 'Rainbo'; did you mean 'Rainbow'?; choose from: DER, OTRainbow"),
     (["train", "Pong", "--seed", "0", "--steps", "1x"],
      "atari100k train: error: argument --steps: '1x' is not a budget in agent steps; write e.g. 100000, 1e5 or 100k "
      "(see `atari100k train --help`)"),

@@ -29,6 +29,7 @@ from analysis.figure_style import DEFAULT_WIDTH, check_width, palette, percent, 
 from analysis.figure_summary import POI_MODES, TAUS, aggregates_figure, poi_figure, profiles_figure
 from analysis.scores import ScoreData
 from analysis.table import MARK, ScoreTable, build_table, protocol_lines
+from analysis.table_render import budget_heading
 from atari100k.errors import UsageError
 from atari100k.fileio import atomic_write_text
 
@@ -111,7 +112,7 @@ def make_figures(data: ScoreData, baselines: Sequence[Baseline], out: str | Path
     for name in FIGURES:
         written += save(figures.figures[name], out, name)
     size = f"{figures.width} width ({check_width(figures.width):g} in)"
-    text = f"Figures at {size}.\n" + "\n".join(f"{name}: {caption}" for name, caption in figures.captions.items())
+    text = f"{budget_heading(figures.table)}: figures at {size}.\n" + "\n".join(f"{name}: {caption}" for name, caption in figures.captions.items())
     text += "\n\nProtocol:\n" + "\n".join(f"- {line}" for line in figures.protocol) + "\n"
     atomic_write_text(out / "figures.txt", text)
     written.append(out / "figures.txt")

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from analysis.table import ScoreTable
 
 FORMATS = ("markdown", "latex", "csv", "json")
+ATARI100K_STEPS = 100_000
 FOOTER = (("mean", "Mean HNS"), ("median", "Median HNS"), ("iqm", "IQM HNS"),
           ("optimality_gap", "Optimality gap"))
 LOWER_IS_BETTER = ("optimality_gap",)
@@ -146,8 +147,21 @@ def protocol_lines(table: ScoreTable) -> list[str]:
 
 
 def _title(table: ScoreTable) -> str:
-    return (f"Atari 100k scores over {len(table.games)} game{'s' if len(table.games) != 1 else ''}: "
-            f"raw game scores per game, human-normalised aggregates (1.0 = human)")
+    games = f"{len(table.games)} game{'s' if len(table.games) != 1 else ''}"
+    return (f"{budget_heading(table)} over {games}: raw game scores per game, human-normalised aggregates "
+            f"(1.0 = human)")
+
+
+def budget_heading(table: ScoreTable) -> str:
+    """"Atari 100k scores" when the first column's runs trained for 100k agent steps; otherwise the
+    budget they did use, so that a debug sweep is never headed as an Atari 100k result."""
+    fields = table.fields.get(table.reference or "", {}) if table.algorithms else {}
+    budget = fields.get("budget_steps")
+    if budget == ATARI100K_STEPS or (budget is None and not table.algorithms):
+        return "Atari 100k scores"
+    if isinstance(budget, int):
+        return f"Scores after {budget:,} agent steps (not the Atari 100k budget of {ATARI100K_STEPS:,})"
+    return f"Scores at the budgets under the table ({budget or 'budget not recorded'}; not one Atari 100k budget)"
 
 
 # ---------------------------------------------------------------- markdown

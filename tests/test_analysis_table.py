@@ -391,3 +391,26 @@ def test_bbf_table_says_why_its_median_differs_from_the_paper(capsys):
     assert bbf["runs"] == 52 and round(bbf["median"]["value"], 3) == 0.879 and round(bbf["mean"]["value"], 3) == 2.236
     note = next(n for n in data["protocol"]["notes"] if n.startswith("BBF: the released per-run scores"))
     assert "0.917 / 2.245" in note and "BankHeist" in note and "SOURCES.md" in note
+
+
+def test_the_heading_says_atari_100k_only_for_runs_of_that_budget(capsys, tmp_path):
+    import shutil
+
+    sweep = Path(__file__).parent / "fixtures" / "analysis" / "sweep_demo"  # 100k-step runs
+    assert main(["table", str(sweep), *REPS]) == 0
+    assert capsys.readouterr().out.splitlines()[0].startswith("**Atari 100k scores over 2 games:")
+    # The same runs as if trained for 600 steps (the debug preset's budget).
+    short = tmp_path / "short"
+    shutil.copytree(sweep, short)
+    for run_json in short.rglob("run.json"):
+        info = json.loads(run_json.read_text())
+        info["budget_steps"] = info["protocol"]["budget_steps"] = 600
+        run_json.write_text(json.dumps(info))
+        eval_csv = run_json.parent / "eval.csv"
+        eval_csv.write_text(eval_csv.read_text().replace("100000,", "600,").replace("50000,", "300,"))
+        (run_json.parent / "DONE").write_text(json.dumps({"step": 600, "frames": 2400, "eval_episodes": 3}))
+    assert main(["table", str(short), "--baselines", "DER", *REPS]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("**Scores after 600 agent steps (not the Atari 100k budget of 100,000) over 2 games:")
+    assert main(["table", "--baselines", "DER,SPR", "--games", "Pong", *REPS]) == 0
+    assert capsys.readouterr().out.splitlines()[0].startswith("**Atari 100k scores over 1 game:")

@@ -111,14 +111,12 @@ def test_events_written_after_the_last_checkpoint_are_purged_on_resume(
     out = tmp_path / "run"
     assert train_run(toy_spec(), out, stop=_StopAt(60), progress=False).status == "interrupted"
     early = (out / "checkpoint.pt").read_bytes()
-    step = json.loads((out / "run.json").read_text())
     assert train_run(toy_spec(), out, stop=_StopAt(250), progress=False).status == "interrupted"
     later = tensorboard_scalars(out)["steps"]
     (out / "checkpoint.pt").write_bytes(early)  # back to the early checkpoint; events past it stay on disk
     assert train_run(toy_spec(), out, progress=False).status == "done"
     resumed_from = json.loads((out / "run.json").read_text())["resumes"][-1]["from_step"]
     assert any(s > resumed_from for s, _ in later["episodes/return"]), "no event past the checkpoint to purge"
-    assert step["resumes"] == []
     assert_same_run(toy_reference, out)
     # TensorBoard's reader sees each point once, and the files really hold the purged duplicates.
     steps = [s for s, _ in tensorboard_scalars(out)["steps"]["episodes/return"]]

@@ -162,9 +162,11 @@ def test_cancel_and_concurrent_sweeps_do_not_double_submit(slurm_cluster, tmp_pa
 def test_run_hitting_its_time_limit_is_requeued_and_finishes(slurm_cluster, tmp_path):
     out = tmp_path / "sweep"
     # A 1-minute limit with SIGUSR2 55 s before it. slurmctld checks signals every ~30 s, so
-    # an attempt gets 5-35 s; the run needs ~40 s (10,000 debug steps), so it must requeue.
+    # an attempt gets 5-35 s; the run needs ~40 s (10,000 debug steps), so it must requeue. On a
+    # busy machine it needs several times that: up to 12 requeues (the local profile allows 5).
     proc = atari100k("sweep", "--games", "Pong", "--seeds", "1", "--preset", "debug", "--steps", "10000", *FAST,
-                     "--time", "1", "--signal-delay", "55", "--out", str(out), "--wait", *SLURM, timeout=400)
+                     "--time", "1", "--signal-delay", "55", "--max-requeue", "12", "--out", str(out), "--wait",
+                     *SLURM, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     run = out / "dreamerv2/Pong/seed_0"
     log = "".join(p.read_text() for p in out.glob("submitit/*/*_log.*"))

@@ -120,7 +120,9 @@ def test_another_config_is_refused_before_any_write(tmp_path: Path, monkeypatch:
                     overrides=("train.steps=120", "train.prefill=100", "train.batch_size=8"))
     from atari100k.errors import UsageError
 
-    with pytest.raises(UsageError, match=r"made with train.batch_size=4, this command asks 8; use another --out"):
+    with pytest.raises(UsageError, match=r"made with train.batch_size=4, this command asks 8 \(that run: --preset debug "
+                       r"--set train.steps=120 --set train.prefill=100; this command: .* --set train.batch_size=8\); "
+                       r"use another --out"):
         train_run(other, out, progress=False)
     assert folder_digest(out) == before
 

@@ -71,6 +71,7 @@ def bench_update(presets: tuple[str, ...], updates: int, overrides: list[str] = 
     batch = {k: v.to(device) for k, v in batch.items()}
     model.train_step(batch)
     gflop = update_gflop(model, batch)
+    ops = count_ops(lambda: model.train_step(batch))
     times = seconds_per_call(lambda: model.train_step(batch), device, updates)
     mean = sum(times) / len(times)
     return {
@@ -78,6 +79,7 @@ def bench_update(presets: tuple[str, ...], updates: int, overrides: list[str] = 
         "update_s": mean,
         "update_min_s": min(times),
         "gflop_per_update": gflop,
+        **{f"{key}_per_update": value for key, value in ops.items()},
         "gflop_per_s": gflop / mean,
         "updates": updates,
         "batch": [config.train.batch_size, config.train.batch_length],
@@ -163,6 +165,27 @@ def seconds_per_call(call: Callable[[], Any], device: Any, repeats: int) -> list
         sync()
         times.append(time.perf_counter() - start)
     return times
+
+
+def count_ops(call: Callable[[], Any]) -> dict[str, int]:
+    """Dispatched ATen ops of one `call` (forward, backward and optimiser work alike): `ops` all of them,
+    `non_view_ops` without views (reshapes, transposes, slices: no kernel on most backends). On a GPU
+    each non-view op is about one kernel launch, which is what bounds a small update there."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Counter(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.ops = self.views = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.ops += 1
+            self.views += bool(getattr(func, "is_view", False))
+            return func(*args, **(kwargs or {}))
+
+    with Counter() as counter:
+        call()
+    return {"ops": counter.ops, "non_view_ops": counter.ops - counter.views}
 
 
 def update_gflop(model: Any, batch: dict[str, Any]) -> float:
@@ -333,6 +356,9 @@ def _describe(report: dict[str, Any]) -> str:
         f"  work: {update['gflop_per_update']:.0f} GFLOP of matmul + conv per update (torch flop counter) = "
         f"{update['gflop_per_s']:.0f} GFLOP/s; fp32 {update['gemm_peak_gflop_per_s']:.0f} GFLOP/s in a 2048^2 "
         f"matmul here, so >= {update['gflop_per_update'] / update['gemm_peak_gflop_per_s']:.2f} s per update at fp32",
+        f"  dispatched ops per update (forward, backward, optimisers; torch dispatch mode): "
+        f"{update['ops_per_update']:,}, of which {update['non_view_ops_per_update']:,} not views (~ kernel launches "
+        f"on a GPU)",
         f"  parameters: world model {update['params']['world_model']:,}, actor {update['params']['actor']:,}, "
         f"critic {update['params']['critic']:,}",
         f"env: {env['game']} x{env['num_envs']}, random actions, {env['steps']} batched steps: "

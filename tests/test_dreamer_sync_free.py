@@ -62,3 +62,19 @@ def test_the_counter_survives_a_checkpoint():
     other = DreamerV2(config, (1, 64, 64), 3, torch.device("cpu"))
     other.load_checkpoint_state(model.checkpoint_state())
     assert other.updates == 2
+
+
+def test_ops_per_update_are_counted_the_same_each_update():
+    from agent.bench import count_ops
+
+    config = resolve_config(["debug"])
+    model = DreamerV2(config, (1, 64, 64), 3, torch.device("cpu"))
+    batch = _batch(config, 6, 2, 3)
+    model.train_step(batch)
+    first, second = (count_ops(lambda: model.train_step(batch)) for _ in range(2))
+    assert first == second and 1_000 < first["non_view_ops"] < first["ops"]
+    # One more imagination step is more work: the counter sees it.
+    longer = DreamerV2(resolve_config(["debug"], {"behavior.horizon": config.behavior.horizon + 1}), (1, 64, 64), 3,
+                       torch.device("cpu"))
+    longer.train_step(batch)
+    assert count_ops(lambda: longer.train_step(batch))["non_view_ops"] > first["non_view_ops"]

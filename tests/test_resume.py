@@ -87,12 +87,15 @@ def test_stopped_at_random_boundaries_and_mid_evaluation_resumes_exactly(
     assert all(r["resumed_at"] for r in resumes)
 
 
-def test_crash_before_first_checkpoint_and_torn_log_line(
-    toy_reference: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """run.json and rows but no checkpoint (died early), and a half-written row: both repaired."""
+@pytest.fixture
+def out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Where a toy run under test goes (one torch thread, as the reference ran)."""
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    out = tmp_path / "run"
+    return tmp_path / "run"
+
+
+def test_crash_before_first_checkpoint_and_torn_log_line(toy_reference: Path, out: Path) -> None:
+    """run.json and rows but no checkpoint (died early), and a half-written row: both repaired."""
     assert train_run(toy_spec(), out, stop=_StopAt(140), progress=False).status == "interrupted"
     assert metrics_rows(out)  # some rows were written before the stop
     (out / "checkpoint.pt").unlink()
@@ -103,12 +106,8 @@ def test_crash_before_first_checkpoint_and_torn_log_line(
     assert json.loads((out / "run.json").read_text())["resumes"][0]["from_step"] is None
 
 
-def test_events_written_after_the_last_checkpoint_are_purged_on_resume(
-    toy_reference: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_events_written_after_the_last_checkpoint_are_purged_on_resume(toy_reference: Path, out: Path) -> None:
     """As if killed long after its last checkpoint: the logs and event files hold steps past it."""
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    out = tmp_path / "run"
     assert train_run(toy_spec(), out, stop=_StopAt(60), progress=False).status == "interrupted"
     early = (out / "checkpoint.pt").read_bytes()
     assert train_run(toy_spec(), out, stop=_StopAt(250), progress=False).status == "interrupted"

@@ -267,3 +267,28 @@ def test_imagination_logits_are_the_actor_on_detached_features_with_a_graph():
     seq["logits"].sum().backward()
     assert all(p.grad is not None for p in model.behavior.actor.parameters())
     assert all(p.grad is None for p in model.world_model.rssm.parameters())
+
+
+def test_actor_and_critic_losses_by_hand():
+    """H = 2 imagined steps, one trajectory, two actions: the alignment of targets, baselines and
+    weights (the reference's: the policy at z_0 is scored on a_1 with advantage t_1 - v_0, weight w_0)."""
+    from agent.dreamerv2.behavior import actor_objective, critic_regression
+
+    logits = torch.tensor([[[0.0, math.log(3.0)]], [[5.0, -5.0]]])  # z_0: p = (1/4, 3/4); z_1: unused
+    action = torch.tensor([[[0.0, 0.0]], [[0.0, 1.0]], [[1.0, 0.0]]])  # a_0 (start), a_1 = 1, a_2 = 0
+    target = torch.tensor([[2.0], [5.0]])  # t_0, t_1
+    value = torch.tensor([[1.5], [4.0], [9.0]])  # v_0, v_1, v_2
+    weight = torch.tensor([[1.0], [0.5], [0.25]])  # w_0, w_1, w_2
+    entropy_z0 = -(0.25 * math.log(0.25) + 0.75 * math.log(0.75))
+
+    loss, entropy = actor_objective(logits, action, target, value, weight, rho=1.0, entropy_scale=0.1)
+    # REINFORCE: -(w_0 * (log p(a_1 | z_0) * (t_1 - v_0) + 0.1 * H(z_0))), one term.
+    assert float(loss) == pytest.approx(-(1.0 * (math.log(0.75) * (5.0 - 1.5) + 0.1 * entropy_z0)), rel=1e-6)
+    assert entropy.shape == (1, 1) and float(entropy) == pytest.approx(entropy_z0, rel=1e-6)
+    # Dynamics backprop (rho = 0): the objective is the target t_1 itself (plus the entropy bonus).
+    loss, _ = actor_objective(logits, action, target, value, weight, rho=0.0, entropy_scale=0.0)
+    assert float(loss) == pytest.approx(-5.0)
+
+    critic_value = torch.tensor([[1.0], [6.0]])  # v(z_0), v(z_1) of the trained critic
+    # mean over t = 0, 1 of 0.5 (v_t - t_t)^2 w_t = (0.5 * 1 * 1 + 0.5 * 1 * 0.5) / 2
+    assert float(critic_regression(critic_value, target, weight)) == pytest.approx((0.5 + 0.25) / 2)

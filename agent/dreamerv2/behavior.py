@@ -63,6 +63,42 @@ def frozen(module: nn.Module):
             p.requires_grad_(flag)
 
 
+def actor_objective(logits: torch.Tensor, action: torch.Tensor, target: torch.Tensor, value: torch.Tensor,
+                    weight: torch.Tensor, rho: float, entropy_scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The reference's actor loss on one imagined trajectory (dreamerv2 agent.py `actor_loss`).
+
+        actions       a_0   [a_1]  [a_2] ... a_H      (a_0: zeros, the start state's)
+        states        [z_0]  [z_1]   z_2 ... z_H
+        targets        t_0   [t_1]  [t_2] ...         (lambda returns, t_0..t_{H-1})
+        baselines     [v_0]  [v_1]   v_2 ... v_H      (slow critic)
+        weights       [w_0]  [w_1]   w_2 ... w_H
+    The policy at z_{t} is scored on a_{t+1} with advantage t_{t+1} - v_t, weighted by w_t, for
+    t = 0..H-2 (the last state has no target, the one before it no action that leads anywhere).
+
+    Args (time-major): logits [H, N, A] (the actor at z_0..z_{H-1}, with gradient); action [H+1, N, A]
+      one-hot; target [H, N]; value [H+1, N]; weight [H+1, N]; rho: the REINFORCE share (1 - rho
+      backpropagates the target through the dynamics); entropy_scale: the entropy bonus.
+    Returns:
+      (loss, entropy [H-1, N]).
+    """
+    logits = logits[:-1]
+    advantage = (target[1:] - value[:-2]).detach()
+    objective = rho * onehot_log_prob(logits, action[1:-1]) * advantage
+    if rho < 1.0:
+        objective = objective + (1 - rho) * target[1:]
+    entropy = categorical_entropy(logits)
+    objective = objective + entropy_scale * entropy
+    return -(weight[:-2] * objective).mean(), entropy
+
+
+def critic_regression(critic_value: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """The reference's critic loss: 0.5 (v(z_t) - sg(t_t))^2 weighted by w_t, t = 0..H-1, averaged.
+
+    critic_value [H, N]: the critic at z_0..z_{H-1}; target [H, N]; weight [H+1, N].
+    """
+    return (0.5 * (critic_value - target.detach()) ** 2 * weight[:-1]).mean()
+
+
 class ActorCritic(nn.Module):
     """Actor (categorical over actions), critic, slow critic, and their optimisers."""
 
@@ -148,18 +184,12 @@ class ActorCritic(nn.Module):
             target = lambda_return(seq["reward"][:-1], value[:-1], seq["discount"][:-1], value[-1], cfg.lambda_)
 
         weight = seq["weight"]
-        logits = seq["logits"][:-1]  # = actor(sg(feat[:-2])), from the imagination pass
-        advantage = (target[1:] - value[:-2]).detach()
-        objective = rho * onehot_log_prob(logits, seq["action"][1:-1]) * advantage
-        if rho < 1.0:
-            objective = objective + (1 - rho) * target[1:]
-        entropy = categorical_entropy(logits)
-        objective = objective + cfg.actor_entropy * entropy
-        actor_loss = -(weight[:-2] * objective).mean()
+        actor_loss, entropy = actor_objective(seq["logits"], seq["action"], target, value, weight, rho,
+                                              cfg.actor_entropy)
         actor_norm = self.actor_opt.step(actor_loss)
 
         critic_value = self.critic(seq["feat"][:-1].detach()).squeeze(-1).float()
-        critic_loss = (0.5 * (critic_value - target.detach()) ** 2 * weight[:-1]).mean()
+        critic_loss = critic_regression(critic_value, target, weight)
         critic_norm = self.critic_opt.step(critic_loss)
 
         return {

@@ -257,17 +257,6 @@ def curve_data(curves: CurveSet) -> pd.DataFrame:
     return frame
 
 
-def dopamine_curves() -> pd.DataFrame:
-    """Dopamine legacy learning curves for the 26 Atari 100k games.
-
-    Returns:
-      DataFrame with columns `algorithm` (DQN, C51, Rainbow, IQN), `game`, `seed` (0-4),
-      `iteration` (0-198; iteration i covers frames [i*1M, (i+1)*1M)), `score` (training
-      return averaged over the iteration), `frames` (= (i+1)*1M, the iteration's end).
-    """
-    return curve_data(DOPAMINE_CURVES)
-
-
 def baseline_curves(baseline: Baseline) -> pd.DataFrame:
     """The rows of one curve baseline in its family's data (`curve_data`)."""
     rows = curve_data(baseline.curves)
@@ -290,14 +279,9 @@ def final_baseline_scores(baseline: Baseline) -> pd.DataFrame:
     return rows[["algorithm", "game", "seed", "step", "score"]].reset_index(drop=True)
 
 
-def dopamine_iteration_for(budget_frames: int, point_frames: int = DOPAMINE_ITERATION_FRAMES) -> int:
-    """The first curve point (Dopamine iteration) whose frames cover `budget_frames` (0 for 400k frames)."""
-    return max(0, -(-int(budget_frames) // point_frames) - 1)
-
-
 def curve_point_for(baseline: Baseline, budget_frames: int) -> int:
     """The first point of a curve baseline whose frames cover `budget_frames` (0 for 400k frames)."""
-    return dopamine_iteration_for(budget_frames, baseline.curves.point_frames)
+    return max(0, -(-int(budget_frames) // baseline.curves.point_frames) - 1)
 
 
 def curve_label_at(baseline: Baseline, iteration: int) -> str:

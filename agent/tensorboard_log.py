@@ -18,6 +18,7 @@ The event files are written by `torch.utils.tensorboard` (the `tensorboard` pack
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -30,10 +31,14 @@ class TensorBoardLog:
     """The two event-file writers of one run."""
 
     def __init__(self, run_dir: Path, action_repeat: int, resumed_from_step: int | None) -> None:
+        """`resumed_from_step`: the checkpoint's step, or None for a run from scratch, whose earlier
+        event files (an attempt that died before its first checkpoint) are removed, as its logs are emptied."""
         from torch.utils.tensorboard import SummaryWriter
 
         self.action_repeat = action_repeat
         root = Path(run_dir) / TENSORBOARD_DIR
+        if resumed_from_step is None:
+            shutil.rmtree(root, ignore_errors=True)
         steps_purge = None if resumed_from_step is None else resumed_from_step + 1
         frames_purge = None if resumed_from_step is None else resumed_from_step * action_repeat + 1
         self.steps = SummaryWriter(str(root / "steps"), purge_step=steps_purge)

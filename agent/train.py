@@ -31,7 +31,6 @@ import dataclasses
 import math
 import os
 import pickle
-import shutil
 import sys
 import threading
 import time
@@ -51,7 +50,7 @@ from agent.evaluate import evaluate
 from agent.provenance import utc_now
 from agent.run_folder import CHECKPOINT, RunFolder
 from agent.spec import RunSpec
-from agent.tensorboard_log import TENSORBOARD_DIR, TensorBoardLog
+from agent.tensorboard_log import TensorBoardLog
 from atari100k.cpus import usable_cpus
 from atari100k.errors import UsageError
 from atari100k.games import canonical_game
@@ -158,7 +157,7 @@ class _Trainer:
         self.pending = Pending()
         self._session_start = time.monotonic()
         self._elapsed_base = 0.0
-        self.tensorboard: TensorBoardLog | None = None  # opened once the folder is written (train_run)
+        self.tensorboard: TensorBoardLog | None = None  # opened by train_run once the folder is written, before run()
 
     # ------------------------------------------------------------- checkpoint
     def elapsed(self) -> float:
@@ -184,8 +183,7 @@ class _Trainer:
 
     def save(self) -> None:
         self.c.checkpoint_step = self.c.step
-        if self.tensorboard is not None:
-            self.tensorboard.flush()  # every event up to this step is on disk before the checkpoint is
+        self.tensorboard.flush()  # every event up to this step is on disk before the checkpoint is
         save_checkpoint(self.folder.file(CHECKPOINT), self.state())
 
     def restore(self, ckpt: dict[str, Any]) -> None:
@@ -212,8 +210,7 @@ class _Trainer:
         if finished.size:
             rows = [(self.c.step, float(step.episode_return[i]), int(step.episode_length[i])) for i in finished]
             self.folder.append_episodes(rows)
-            if self.tensorboard is not None:
-                self.tensorboard.episodes(rows)
+            self.tensorboard.episodes(rows)
             self.c.episodes += len(rows)
             self.pending.returns += [r for _, r, _ in rows]
             self.pending.lengths += [n for _, _, n in rows]
@@ -235,8 +232,7 @@ class _Trainer:
         }
         row.update(self.pending.row())
         self.folder.append_metrics(row)
-        if self.tensorboard is not None:
-            self.tensorboard.metrics_row(row)
+        self.tensorboard.metrics_row(row)
         self.pending = Pending()
         self.c.last_log_step, self.c.last_log_elapsed_s = self.c.step, elapsed
 
@@ -278,8 +274,7 @@ class _Trainer:
         if result is None:
             return None
         self.folder.append_eval([(self.c.step, e.episode, e.ret, e.length) for e in result])
-        if self.tensorboard is not None:
-            self.tensorboard.evaluation(self.c.step, [e.ret for e in result])
+        self.tensorboard.evaluation(self.c.step, [e.ret for e in result])
         return [e.ret for e in result]
 
     def run(self) -> RunResult:
@@ -394,8 +389,6 @@ def train_run(
         # Only now write: run.json, then the logs cut back to the checkpoint (to nothing without one).
         folder.start(spec, config, resumed_from_step=trainer.c.step if ckpt else None)
         folder.truncate_logs(ckpt["log_rows"] if ckpt else None)
-        if ckpt is None:  # from scratch: events of an attempt that died before its first checkpoint go too
-            shutil.rmtree(folder.file(TENSORBOARD_DIR), ignore_errors=True)
         trainer.tensorboard = TensorBoardLog(folder.path, config.env.action_repeat,
                                              trainer.c.step if ckpt else None)
         del ckpt

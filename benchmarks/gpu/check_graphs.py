@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from typing import Callable
 
 import numpy as np
 import torch
@@ -41,16 +42,30 @@ def build(algo: str, overrides: list[str], graphs: bool, device: torch.device):
     return learner
 
 
-def run(learner, updates: int) -> tuple[list[float], float]:
-    losses = []
-    torch.manual_seed(1)  # both runs draw the same noise and taus (if the graph draws as eager does)
-    sync = torch.cuda.synchronize if learner.device.type == "cuda" else (lambda: None)
+def timed_losses(update: Callable[[int], float], device: torch.device, updates: int) -> tuple[list[float], float]:
+    """The loss of each of `updates` calls of `update(i)`, and the ms per call."""
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     sync()
     start = time.perf_counter()
-    for _ in range(updates):
-        losses.append(learner.update()["loss"])
+    losses = [update(i) for i in range(updates)]
     sync()
     return losses, (time.perf_counter() - start) / updates * 1e3
+
+
+def agreement(eager: list[float], graphed: list[float], warmup: int) -> dict:
+    """How far the graphed losses are from the eager ones. The first replays after the `warmup` eager
+    calls are where a wrong capture shows: later, rounding differences grow through Adam (tiny
+    gradients get full-size steps) and prioritised sampling (other batches)."""
+    rel = [abs(a - b) / max(abs(a), 1e-6) for a, b in zip(eager, graphed)]
+    first_replays = max(rel[warmup:warmup + 8], default=float("nan"))
+    return {"first_replays_max_rel_loss_diff": first_replays, "max_rel_loss_diff": max(rel),
+            "losses_after_warmup": eager[warmup:warmup + 3], "graph_losses_after_warmup": graphed[warmup:warmup + 3],
+            "ok": bool(first_replays < 1e-4)}
+
+
+def run(learner, updates: int) -> tuple[list[float], float]:
+    torch.manual_seed(1)  # both runs draw the same noise and taus (if the graph draws as eager does)
+    return timed_losses(lambda _: learner.update()["loss"], learner.device, updates)
 
 
 def dreamer_case(updates: int, device: torch.device) -> dict:
@@ -65,21 +80,13 @@ def dreamer_case(updates: int, device: torch.device) -> dict:
         model = DreamerV2(config, (1, 64, 64), 6, device)
         torch.manual_seed(1)
         batches = [random_batch(config.train.batch_length, config.train.batch_size, 6) for _ in range(4)]
-        out = []
-        sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-        sync()
-        start = time.perf_counter()
-        for i in range(updates):
-            out.append(float(model.train_step(batches[i % len(batches)])["model/loss"]))
-        sync()
-        losses[graphs], ms[graphs], models[graphs] = out, (time.perf_counter() - start) / updates * 1e3, model
-    rel = [abs(a - b) / max(abs(a), 1e-6) for a, b in zip(losses[False], losses[True])]
-    warmup = models[True]._update.warmup
-    first_replays = max(rel[warmup:warmup + 8], default=float("nan"))
-    return {"algo": "dreamerv2", "updates": updates, "captured": models[True]._update.captured,
-            "first_replays_max_rel_loss_diff": first_replays, "max_rel_loss_diff": max(rel),
-            "eager_ms_per_update": round(ms[False], 3), "graph_ms_per_update": round(ms[True], 3),
-            "ok": bool(first_replays < 1e-4)}
+        losses[graphs], ms[graphs] = timed_losses(
+            lambda i: float(model.train_step(batches[i % len(batches)])["model/loss"]), device, updates)
+        models[graphs] = model
+    graphed = models[True]._update
+    return {"algo": "dreamerv2", "updates": updates, "captured": graphed.captured,
+            **agreement(losses[False], losses[True], graphed.warmup),
+            "eager_ms_per_update": round(ms[False], 3), "graph_ms_per_update": round(ms[True], 3)}
 
 
 def main() -> None:
@@ -94,19 +101,12 @@ def main() -> None:
         eager, graphed = build(algo, overrides, False, device), build(algo, overrides, True, device)
         eager_losses, eager_ms = run(eager, args.updates)
         graph_losses, graph_ms = run(graphed, args.updates)
-        rel = [abs(a - b) / max(abs(a), 1e-6) for a, b in zip(eager_losses, graph_losses)]
-        warmup = graphed._learn.warmup  # the first calls run eagerly in both learners
-        # The first replays are where a wrong capture shows: later, rounding differences grow
-        # through Adam (tiny gradients get full-size steps) and prioritised sampling (other batches).
-        first_replays = max(rel[warmup:warmup + 8], default=float("nan"))
-        loss_diff = max(rel)
-        param_diff = max(float((p.detach() - q.detach()).abs().max()) for p, q in zip(eager.online.parameters(), graphed.online.parameters()))
+        param_diff = max(float((p.detach() - q.detach()).abs().max())
+                         for p, q in zip(eager.online.parameters(), graphed.online.parameters()))
         print(json.dumps({
             "algo": algo, "overrides": overrides, "updates": args.updates, "captured": graphed._learn.captured,
-            "first_replays_max_rel_loss_diff": first_replays, "max_rel_loss_diff": loss_diff, "max_param_diff": param_diff,
-            "losses_after_warmup": eager_losses[warmup:warmup + 3], "graph_losses_after_warmup": graph_losses[warmup:warmup + 3],
+            **agreement(eager_losses, graph_losses, graphed._learn.warmup), "max_param_diff": param_diff,
             "eager_ms_per_update": round(eager_ms, 3), "graph_ms_per_update": round(graph_ms, 3),
-            "ok": bool(first_replays < 1e-4),
         }), flush=True)
     print(json.dumps(dreamer_case(min(args.updates, 60), device)), flush=True)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from agent.device import accelerator_info, allocated_gpus, resolve_device
+from agent.device import accelerator_info, allocated_gpus, configure_cuda, resolve_device
 from atari100k.errors import UsageError
 
 needs_no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only torch case")
@@ -42,8 +42,16 @@ def test_cpu_choices_without_a_gpu():
     assert accelerator_info() is None
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
-def test_cuda_switches_on_tf32_and_records_it():
-    assert resolve_device("auto", {}).type == "cuda"
-    info = accelerator_info()
-    assert info["tf32_matmul"] and info["tf32_conv"] and info["cudnn_benchmark"]
+def test_cuda_settings_switch_on_tf32_and_autotuning():
+    """What resolve_device applies on a GPU (the flags can be set, and are restored, on any build)."""
+    flags = ((torch.backends.cuda.matmul, "allow_tf32"), (torch.backends.cudnn, "allow_tf32"),
+             (torch.backends.cudnn, "benchmark"))
+    before = [getattr(module, name) for module, name in flags]
+    try:
+        for module, name in flags:
+            setattr(module, name, False)
+        configure_cuda()
+        assert all(getattr(module, name) is True for module, name in flags)
+    finally:
+        for (module, name), value in zip(flags, before):
+            setattr(module, name, value)

@@ -73,3 +73,27 @@ def accelerator_info() -> dict[str, Any] | None:
         "tf32_conv": torch.backends.cudnn.allow_tf32,
         "cudnn_benchmark": torch.backends.cudnn.benchmark,
     }
+
+
+# Adam settings that belong to the device an optimiser runs on, not to the run's history.
+_DEVICE_FLAGS = ("capturable", "fused", "foreach")
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """`optimizer.load_state_dict(state)`, keeping this optimiser's own device settings.
+
+    A checkpoint written on a GPU with CUDA graphs holds `capturable=True` (step counters on the
+    GPU); loaded as is on a CPU, Adam then refuses to step. The settings the optimiser was built
+    with here win, and each step counter goes where they keep it: beside its parameter
+    (fused/capturable, float32) or on the CPU.
+    """
+    own = [{key: group[key] for key in _DEVICE_FLAGS if key in group} for group in optimizer.param_groups]
+    optimizer.load_state_dict(state)
+    for group, flags in zip(optimizer.param_groups, own):
+        group.update(flags)
+        on_device = bool(group.get("capturable") or group.get("fused"))
+        for param in group["params"]:
+            step = optimizer.state.get(param, {}).get("step")
+            if isinstance(step, torch.Tensor):
+                optimizer.state[param]["step"] = (
+                    step.to(param.device, torch.float32) if on_device else step.to("cpu", torch.float32))

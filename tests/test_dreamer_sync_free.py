@@ -72,7 +72,7 @@ def test_ops_per_update_are_counted_the_same_each_update():
     batch = _batch(config, 6, 2, 3)
     model.train_step(batch)
     first, second = (count_ops(lambda: model.train_step(batch)) for _ in range(2))
-    assert first == second and 1_000 < first["non_view_ops"] < first["ops"]
+    assert first == second and 500 < first["non_view_ops"] < first["ops"]
     # One more imagination step is more work: the counter sees it.
     longer = DreamerV2(resolve_config(["debug"], {"behavior.horizon": config.behavior.horizon + 1}), (1, 64, 64), 3,
                        torch.device("cpu"))

@@ -54,14 +54,13 @@ def test_categorical_kl_matches_hand_computation():
 
 def test_kl_balancing_weights_the_two_gradients_08_02():
     config = resolve_config(["debug"]).model
-    rssm = RSSM(config, embed_dim=8, num_actions=2)
     post_logits = torch.randn(5, config.stoch, config.classes, requires_grad=True)
     prior_logits = torch.randn(5, config.stoch, config.classes, requires_grad=True)
-    loss, value = rssm.kl_loss({"logits": post_logits}, {"logits": prior_logits}, balance=0.8, free=0.0)
+    loss, value = RSSM.kl_loss(post_logits, prior_logits, balance=0.8, free=0.0)
     kl = categorical_kl(post_logits, prior_logits)
-    # Forward value: the plain KL (both terms are the same number).
+    # Forward value: the plain KL (both terms are the same number), also the logged value.
     assert loss.item() == pytest.approx(kl.mean().item(), rel=1e-5)
-    assert torch.allclose(value, kl)
+    assert value.item() == pytest.approx(kl.mean().item(), rel=1e-6) and not value.requires_grad
     loss.backward()
     post_ref = post_logits.detach().clone().requires_grad_(True)
     prior_ref = prior_logits.detach().clone().requires_grad_(True)
@@ -124,7 +123,7 @@ def test_module_shapes_at_paper_sizes():
     embed = wm.encoder(images)
     assert embed.shape == (3, 1536)
     state = wm.rssm.initial(3, torch.device("cpu"))
-    post, prior = wm.rssm.obs_step(state, torch.zeros(3, 6), wm.rssm.project_embed(embed), torch.ones(3, dtype=torch.bool))
+    post = wm.rssm.obs_step(state, torch.zeros(3, 6), wm.rssm.project_embed(embed), torch.ones(3, dtype=torch.bool))
     assert post["stoch"].shape == (3, 32, 32) and post["deter"].shape == (3, 600)
     feat = wm.rssm.features(post)
     assert feat.shape == (3, 32 * 32 + 600)
@@ -140,7 +139,7 @@ def test_train_step_updates_every_part_and_observe_shapes():
     config = resolve_config(["debug"], {"model.weight_decay": 0.0})
     model = DreamerV2(config, (1, 64, 64), 3, torch.device("cpu"))
     batch = _batch(config, 6, 2, 3)
-    post, prior = model.world_model.rssm.observe(
+    post, prior_logits = model.world_model.rssm.observe(
         model.world_model.encoder(batch["obs"].flatten(0, 1)).reshape(6, 2, -1), batch["action"], batch["is_first"]
     )
     assert post["stoch"].shape == (6, 2, config.model.stoch, config.model.classes)
@@ -292,3 +291,45 @@ def test_actor_and_critic_losses_by_hand():
     critic_value = torch.tensor([[1.0], [6.0]])  # v(z_0), v(z_1) of the trained critic
     # mean over t = 0, 1 of 0.5 (v_t - t_t)^2 w_t = (0.5 * 1 * 1 + 0.5 * 1 * 0.5) / 2
     assert float(critic_regression(critic_value, target, weight)) == pytest.approx((0.5 + 0.25) / 2)
+
+
+def test_world_model_loss_by_hand():
+    """T = 2 replayed steps, one sequence, 1 x 1 x 2 images, one latent of two classes: each head
+    is scored on the same step's image, tanh(reward) and gamma * (1 - terminal); KL balanced."""
+    from agent.dreamerv2.world_model import model_objective
+
+    config = resolve_config(["atari100k"], {"model.free_nats": 0.05})
+    model, gamma = config.model, config.behavior.discount
+    batch = {
+        "obs": torch.tensor([[0, 255], [51, 102]], dtype=torch.uint8).reshape(2, 1, 1, 1, 2),
+        "reward": torch.tensor([[0.0], [1.0]]),
+        "is_terminal": torch.tensor([[False], [True]]),
+    }
+    image_mean = torch.tensor([[0.0, 0.0], [0.1, -0.1]]).reshape(2, 1, 1, 1, 2)
+    reward_mean = torch.tensor([[0.5], [0.2]])
+    discount_logit = torch.tensor([[0.0], [2.0]])
+    post = torch.tensor([[0.0, 0.0], [math.log(0.25), math.log(0.75)]]).reshape(2, 1, 1, 2)
+    prior = torch.zeros(2, 1, 1, 2)
+    loss, losses, kl_value = model_objective(config, image_mean, reward_mean, discount_logit, post, prior, batch)
+
+    half_log_2pi = 0.5 * math.log(2 * math.pi)
+    targets = [(-0.5, 0.5), (51 / 255 - 0.5, 102 / 255 - 0.5)]
+    image = [sum(0.5 * (x - m) ** 2 + half_log_2pi for x, m in zip(t, means))
+             for t, means in zip(targets, [(0.0, 0.0), (0.1, -0.1)])]
+    reward = [0.5 * (math.tanh(0.0) - 0.5) ** 2 + half_log_2pi, 0.5 * (math.tanh(1.0) - 0.2) ** 2 + half_log_2pi]
+    sigmoid = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+    bce = lambda y, logit: -(y * math.log(sigmoid(logit)) + (1 - y) * math.log(1 - sigmoid(logit)))  # noqa: E731
+    discount = [bce(gamma, 0.0), bce(0.0, 2.0)]  # step 1 is terminal: target 0
+    kl = [0.0, 0.25 * math.log(0.25 / 0.5) + 0.75 * math.log(0.75 / 0.5)]  # mean 0.0654 > free 0.05
+    mean = lambda values: sum(values) / len(values)  # noqa: E731
+    assert float(losses["image"]) == pytest.approx(mean(image), rel=1e-5)
+    assert float(losses["reward"]) == pytest.approx(mean(reward), rel=1e-5)
+    assert float(losses["discount"]) == pytest.approx(mean(discount), rel=1e-5)
+    assert float(losses["kl"]) == pytest.approx(mean(kl), rel=1e-5) and float(kl_value) == pytest.approx(mean(kl))
+    expected = (model.image_scale * mean(image) + model.reward_scale * mean(reward)
+                + model.discount_scale * mean(discount) + model.kl_scale * mean(kl))
+    assert float(loss) == pytest.approx(expected, rel=1e-5)
+    # Below the free nats each KL term is the constant `free` (no gradient).
+    _, losses, _ = model_objective(resolve_config(["atari100k"], {"model.free_nats": 1.0}), image_mean,
+                                   reward_mean, discount_logit, post, prior, batch)
+    assert float(losses["kl"]) == pytest.approx(1.0)

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from agent.cuda_graph import GraphedStep
+from agent.device import load_optimizer_state
 from agent.dqn.config import DERConfig, IQNConfig
 from agent.dqn.losses import project_distribution, quantile_huber_loss
 from agent.dqn.networks import ImplicitQuantileNetwork, RainbowNetwork
@@ -211,7 +212,7 @@ class ValueLearner:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.online.load_state_dict(state["online"])
         self.target.load_state_dict(state["target"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_optimizer_state(self.optimizer, state["optimizer"])
         self.replay.load_state_dict(state["replay"])
         self.rng.bit_generator.state = state["rng"]
         self.stack, self.restart = np.array(state["stack"]), np.array(state["restart"])

@@ -23,8 +23,10 @@ import torch
 from torch import nn
 
 from agent.dreamerv2.config import DreamerV2Config as Config
-from agent.dreamerv2.distributions import categorical_entropy, onehot_log_prob, onehot_mode, straight_through_onehot
-from agent.dreamerv2.networks import MLP
+from agent.dreamerv2.distributions import (
+    categorical_entropy, onehot_log_prob, onehot_mode, sampling_noise, straight_through_onehot,
+)
+from agent.dreamerv2.networks import MLP, StepwiseMLP
 from agent.dreamerv2.optim import Optimizer
 from agent.dreamerv2.rssm import State
 from agent.dreamerv2.world_model import WorldModel
@@ -45,7 +47,7 @@ def lambda_return(
     returns = []
     last = bootstrap
     for t in reversed(range(reward.shape[0])):
-        last = inputs[t] + discount[t] * lambda_ * last
+        last = torch.addcmul(inputs[t], discount[t], last, value=lambda_)
         returns.append(last)
     return torch.stack(returns[::-1], 0)
 
@@ -127,8 +129,12 @@ class ActorCritic(nn.Module):
         logits = self.actor(feat)
         return straight_through_onehot(logits) if mode == "sample" else onehot_mode(logits)
 
-    def imagine(self, world_model: WorldModel, start: State, is_terminal: torch.Tensor) -> dict[str, torch.Tensor]:
+    def imagine(self, world_model: WorldModel, start: State, is_terminal: torch.Tensor,
+                actor: StepwiseMLP | None = None) -> dict[str, torch.Tensor]:
         """Roll the prior H steps from `start` ([N, ...] states) with actor samples.
+
+        actor: `self.actor.stepwise()` for a training step (call its `accumulate_grads()` after
+        backward); the actor itself by default.
 
         Returns `feat` [H+1, N, F], `action` [H+1, N, A], `reward`, `discount`, `weight` [H+1, N],
         and `logits` [H, N, A]: the actor's logits at z_0..z_{H-1}, recorded with gradients
@@ -136,15 +142,22 @@ class ActorCritic(nn.Module):
         """
         cfg = self.config.behavior
         rssm = world_model.rssm
+        actor = actor or self.actor
         state = start
         feats = [rssm.features(state)]
-        actions = [torch.zeros(feats[0].shape[0], self.actor.out.out_features, device=feats[0].device)]
+        starts, device = feats[0].shape[0], feats[0].device
+        actions = [torch.zeros(starts, self.actor.out.out_features, device=device)]
+        # All the sampling noise at once, so that the loop draws nothing.
+        action_noise = sampling_noise((cfg.horizon, starts), device).unbind(0)
+        latent_noise = sampling_noise((cfg.horizon, starts, rssm.stoch), device).unbind(0)
+        layers = rssm.loop_layers()
         logits = []
-        for _ in range(cfg.horizon):
+        for k in range(cfg.horizon):
             with torch.enable_grad():
-                logits.append(self.actor(feats[-1].detach()))
-                action = straight_through_onehot(logits[-1])
-            state = rssm.img_step(state, action)
+                logits.append(actor(feats[-1].detach()))
+            # Outside enable_grad: the sample carries a gradient only for dynamics backprop.
+            action = straight_through_onehot(logits[-1], action_noise[k])
+            state = rssm.img_step(state, action, uniform=latent_noise[k], layers=layers)
             feats.append(rssm.features(state))
             actions.append(action)
         feat = torch.stack(feats)
@@ -178,15 +191,16 @@ class ActorCritic(nn.Module):
         rho = cfg.actor_grad_mix
         # With pure REINFORCE (rho = 1) nothing needs gradients through imagination.
         grad_ctx = torch.no_grad() if rho == 1.0 else contextlib.nullcontext()
+        actor = self.actor.stepwise()
         with frozen(world_model), grad_ctx:
-            seq = self.imagine(world_model, start, is_terminal.flatten(0, 1))
+            seq = self.imagine(world_model, start, is_terminal.flatten(0, 1), actor)
             value = self.slow_critic(seq["feat"]).squeeze(-1).float()
             target = lambda_return(seq["reward"][:-1], value[:-1], seq["discount"][:-1], value[-1], cfg.lambda_)
 
         weight = seq["weight"]
         actor_loss, entropy = actor_objective(seq["logits"], seq["action"], target, value, weight, rho,
                                               cfg.actor_entropy)
-        actor_norm = self.actor_opt.step(actor_loss)
+        actor_norm = self.actor_opt.step(actor_loss, after_backward=actor.accumulate_grads)
 
         critic_value = self.critic(seq["feat"][:-1].detach()).squeeze(-1).float()
         critic_loss = critic_regression(critic_value, target, weight)

@@ -84,7 +84,7 @@ class DreamerV2(nn.Module):
         with self._precision():
             wm = self.world_model
             proj = wm.rssm.project_embed(wm.encoder(obs))
-            latent, _ = wm.rssm.obs_step(latent, prev_action, proj, is_first)
+            latent = wm.rssm.obs_step(latent, prev_action, proj, is_first)
             action = self.behavior.act(wm.rssm.features(latent), mode)
         action = action.detach().float()
         return action.argmax(-1).cpu(), (latent, action)

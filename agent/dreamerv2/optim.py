@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable, Iterable
 
 import torch
 from torch import nn
+
+from agent.device import load_optimizer_state
 
 
 class Optimizer:
@@ -23,10 +25,15 @@ class Optimizer:
         self.clip = clip
         self.weight_decay = weight_decay
 
-    def step(self, loss: torch.Tensor) -> torch.Tensor:
-        """Backpropagate `loss` into this optimiser's params and update them. Returns the grad norm (0-d)."""
+    def step(self, loss: torch.Tensor, after_backward: Callable[[], None] | None = None) -> torch.Tensor:
+        """Backpropagate `loss` into this optimiser's params and update them. Returns the grad norm (0-d).
+
+        after_backward: completes `.grad` before clipping (StepwiseLinear.accumulate_grads).
+        """
         self.adam.zero_grad(set_to_none=True)
         loss.backward()
+        if after_backward is not None:
+            after_backward()
         norm = torch.nn.utils.clip_grad_norm_(self.params, self.clip)
         if self.weight_decay:
             with torch.no_grad():
@@ -44,5 +51,5 @@ class Optimizer:
         return self.adam.state_dict()
 
     def load_state_dict(self, state: dict) -> None:
-        """Restore Adam's state."""
-        self.adam.load_state_dict(state)
+        """Restore Adam's state (this device's settings kept: agent.device.load_optimizer_state)."""
+        load_optimizer_state(self.adam, state)

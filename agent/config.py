@@ -59,6 +59,8 @@ class LoopConfig:
     """'auto' (cuda if available), 'cpu' or 'cuda'."""
     precision: str = "fp32"
     """'fp32' or 'bf16' (autocast for the networks on CUDA or CPU; distributions stay fp32)."""
+    deterministic: bool = False
+    """Deterministic kernels only (torch.use_deterministic_algorithms, no cuDNN autotuning): a CUDA run resumed from a checkpoint repeats the uninterrupted one bit for bit, at a speed cost. Off, CUDA resume is exact up to floating-point nondeterminism; CPU runs are exact either way."""
     checkpoint_every: int = 5_000
     """Agent steps between checkpoints (also checkpointed on SIGTERM/SIGUSR2 and at the end)."""
     log_every: int = 1_000

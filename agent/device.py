@@ -62,6 +62,19 @@ def configure_cuda() -> None:
     torch.backends.cudnn.benchmark = True
 
 
+def set_deterministic(enabled: bool) -> None:
+    """train.deterministic: only deterministic kernels, so that a CUDA run resumed from a checkpoint
+    repeats the uninterrupted one bit for bit. cuDNN autotuning goes off (it may pick other
+    kernels on resume) and cuBLAS gets the fixed workspace its deterministic mode needs (read
+    when cuBLAS starts: call this before the first CUDA matmul). torch raises where an op has no
+    deterministic kernel. CPU kernels are deterministic here either way."""
+    torch.use_deterministic_algorithms(enabled)
+    if enabled:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = enabled
+
+
 def accelerator_info() -> dict[str, Any] | None:
     """The GPU and its math settings for run.json's provenance; None without CUDA."""
     if not torch.cuda.is_available():
@@ -72,6 +85,7 @@ def accelerator_info() -> dict[str, Any] | None:
         "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
         "tf32_conv": torch.backends.cudnn.allow_tf32,
         "cudnn_benchmark": torch.backends.cudnn.benchmark,
+        "deterministic": torch.are_deterministic_algorithms_enabled(),
     }
 
 
@@ -82,10 +96,10 @@ _DEVICE_FLAGS = ("capturable", "fused", "foreach")
 def load_optimizer_state(optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
     """`optimizer.load_state_dict(state)`, keeping this optimiser's own device settings.
 
-    A checkpoint written on a GPU with CUDA graphs holds `capturable=True` (step counters on the
-    GPU); loaded as is on a CPU, Adam then refuses to step. The settings the optimiser was built
-    with here win, and each step counter goes where they keep it: beside its parameter
-    (fused/capturable, float32) or on the CPU.
+    A checkpoint holds the settings of the machine that wrote it: one from a CPU (or an eager GPU
+    run) says `capturable=False`, and loaded as is into a run whose update is a CUDA graph, it
+    makes the capture fail. The settings the optimiser was built with here win, and each step
+    counter goes where they keep it: beside its parameter (fused/capturable, float32) or on the CPU.
     """
     own = [{key: group[key] for key in _DEVICE_FLAGS if key in group} for group in optimizer.param_groups]
     optimizer.load_state_dict(state)

@@ -45,7 +45,7 @@ from agent.algorithms import learner_class
 from agent.checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint, seed_everything
 from agent.config import AnyConfig as Config
 from agent.config import config_to_dict
-from agent.device import resolve_device
+from agent.device import resolve_device, set_deterministic
 from agent.evaluate import evaluate
 from agent.provenance import utc_now
 from agent.run_folder import CHECKPOINT, RunFolder
@@ -140,6 +140,7 @@ class _Trainer:
         self.progress = progress
         self.game = _check_game(spec.game)
         self.device = resolve_device(config.train.device)
+        set_deterministic(config.train.deterministic)
         torch.set_num_threads(torch_threads())
         keep_freed_memory()
         seed_everything(spec.seed)

@@ -55,3 +55,38 @@ def test_cuda_settings_switch_on_tf32_and_autotuning():
     finally:
         for (module, name), value in zip(flags, before):
             setattr(module, name, value)
+
+
+def test_deterministic_mode_is_set_and_cleared(monkeypatch):
+    from agent.device import set_deterministic
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    benchmark = torch.backends.cudnn.benchmark
+    try:
+        torch.backends.cudnn.benchmark = True
+        set_deterministic(True)
+        assert torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.deterministic
+        assert torch.backends.cudnn.benchmark is False
+        import os
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+        set_deterministic(False)
+        assert not torch.are_deterministic_algorithms_enabled() and not torch.backends.cudnn.deterministic
+    finally:
+        set_deterministic(False)
+        torch.backends.cudnn.benchmark = benchmark
+
+
+def test_a_run_with_train_deterministic_trains_in_deterministic_mode(tmp_path, monkeypatch):
+    """The run's config reaches torch before the first update (and the DreamerV2 update has a
+    deterministic kernel for every op it uses, or torch would raise here)."""
+    from agent import train_run
+    from agent.device import set_deterministic
+    from tests.test_train import _StopAt, toy_spec
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    try:
+        result = train_run(toy_spec(0, "train.deterministic=true"), tmp_path / "run", stop=_StopAt(150),
+                           progress=False)
+        assert result.status == "interrupted" and torch.are_deterministic_algorithms_enabled()
+    finally:
+        set_deterministic(False)

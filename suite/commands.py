@@ -34,7 +34,8 @@ def register(verbs: argparse._SubParsersAction) -> None:
     how = sweep.add_argument_group("how to run")
     how.add_argument("--executor", choices=("slurm", "local"), default=None,
                      help="slurm (job arrays) or local (a bounded process pool); default: slurm if sbatch is found")
-    how.add_argument("--max-parallel", type=int, help="runs at once (Slurm array %%N; local pool size)")
+    how.add_argument("--max-parallel", type=int,
+                     help="Slurm: array tasks at once (the array's %%N; each trains --runs-per-job runs); local: pool size")
     how.add_argument("--dry-run", action="store_true", help="print the plan; submit and write nothing")
     how.add_argument("--retry-failed", action="store_true", help="submit only the failed runs")
     how.add_argument("--wait", action="store_true", help="slurm: block until the runs end, with a progress bar")
@@ -44,7 +45,9 @@ def register(verbs: argparse._SubParsersAction) -> None:
     slurm.add_argument("--partition")
     slurm.add_argument("--account")
     slurm.add_argument("--qos")
-    slurm.add_argument("--gpus", type=int, help="GPUs per run")
+    slurm.add_argument("--runs-per-job", type=int, dest="runs_per_job",
+                       help="runs trained at once by one array task, sharing its GPU (default 1)")
+    slurm.add_argument("--gpus", type=int, help="GPUs per array task (shared by its runs)")
     slurm.add_argument("--cpus", type=int, help="CPUs per run")
     slurm.add_argument("--mem", help="memory per run, e.g. 16G")
     slurm.add_argument("--time", help="time limit per job, e.g. 12:00:00; runs requeue from their checkpoint when hit")
@@ -83,7 +86,7 @@ def _sweep(args: argparse.Namespace) -> int:
         load_profile(args.profile),
         partition=args.partition, account=args.account, qos=args.qos, gpus=args.gpus, cpus=args.cpus,
         mem=args.mem, time=args.time, signal_delay_s=args.signal_delay_s, max_requeue=args.max_requeue,
-        sbatch=tuple(args.sbatch), snapshot=args.snapshot,
+        sbatch=tuple(args.sbatch), snapshot=args.snapshot, runs_per_job=args.runs_per_job,
     )
     options = SweepOptions(executor=executor, max_parallel=args.max_parallel, profile=profile,
                            dry_run=args.dry_run, retry_failed=args.retry_failed, wait=args.wait,

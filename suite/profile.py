@@ -44,11 +44,13 @@ class SlurmProfile:
     qos: str | None = None
     """Quality of service (sbatch --qos)."""
     gpus: int = 0
-    """GPUs per run (gpus_per_node)."""
+    """GPUs per array task (gpus_per_node), shared by its `runs_per_job` runs."""
     cpus: int = 1
-    """CPUs per run (cpus_per_task)."""
+    """CPUs per run: an array task asks for `runs_per_job` x this (cpus_per_task)."""
     mem: str = "4G"
-    """Memory per run: `16G`, `8000M`."""
+    """Memory per run (`16G`, `8000M`): an array task asks for `runs_per_job` x this."""
+    runs_per_job: int = 1
+    """Runs trained at once by one array task (K): K processes sharing its GPU, `cpus` threads each."""
     time: str = "4:00:00"
     """Time limit per job. Always passed explicitly: Slurm's default may be minutes."""
     signal_delay_s: int = 120
@@ -56,7 +58,7 @@ class SlurmProfile:
     max_requeue: int = 20
     """How many time-limit requeues a run may use (submitit's slurm_max_num_timeout)."""
     max_parallel: int | None = None
-    """Array concurrency cap (`%N`); None = submitit's default."""
+    """Array tasks at once (`%N`; each trains `runs_per_job` runs); None = submitit's default."""
     setup: tuple[str, ...] = ()
     """Shell lines run before the job (e.g. `module load cuda`)."""
     sbatch: tuple[tuple[str, str], ...] = ()
@@ -72,6 +74,14 @@ class SlurmProfile:
         factor = {"": 1 / 1024, "K": 1 / 1024**2, "M": 1 / 1024, "G": 1, "T": 1024}[match.group(2).upper()]
         return float(match.group(1)) * factor
 
+    def task_cpus(self) -> int:
+        """CPUs of one array task: `cpus` for each of its runs."""
+        return self.cpus * self.runs_per_job
+
+    def task_mem(self) -> str:
+        """Memory of one array task, for display: `mem` for each of its runs."""
+        return f"{self.mem_gb() * self.runs_per_job:g}G"
+
     def timeout_min(self) -> int:
         """Time limit in minutes."""
         return parse_time_minutes(self.time)
@@ -82,6 +92,8 @@ class SlurmProfile:
         self.timeout_min()
         if self.gpus < 0 or self.cpus < 1:
             raise UsageError("--gpus must be >= 0 and --cpus >= 1")
+        if self.runs_per_job < 1:
+            raise UsageError("--runs-per-job must be >= 1")
         if self.max_parallel is not None and self.max_parallel < 1:
             raise UsageError("--max-parallel must be >= 1")
         if self.signal_delay_s < 0 or self.max_requeue < 0:
@@ -94,8 +106,8 @@ class SlurmProfile:
         """AutoExecutor.update_parameters(**...) for this profile."""
         params: dict[str, Any] = {
             "timeout_min": self.timeout_min(),
-            "cpus_per_task": self.cpus,
-            "mem_gb": self.mem_gb(),
+            "cpus_per_task": self.task_cpus(),
+            "mem_gb": self.mem_gb() * self.runs_per_job,
             "slurm_signal_delay_s": self.signal_delay_s,
             "tasks_per_node": 1,
             "nodes": 1,

@@ -107,9 +107,13 @@ def parse_time_minutes(text: str) -> int:
     return minutes
 
 
+DEFAULT_MAX_ARRAY_SIZE = 1001
+"""Slurm's MaxArraySize when slurm.conf does not set it."""
+
+
 def cluster_limits() -> ClusterLimits:
     """MaxArraySize and the partitions' time limits (two quick calls)."""
-    max_array = 1001
+    max_array = DEFAULT_MAX_ARRAY_SIZE
     out = _run(["scontrol", "show", "config"])
     match = re.search(r"^MaxArraySize\s*=\s*(\d+)", out.stdout, re.MULTILINE)
     if match:

@@ -21,6 +21,7 @@ import submitit
 from atari100k.errors import UsageError
 from suite.job import DEFAULT_TRAINER, SlurmRunJob
 from suite.manifest import now_iso
+from suite.packed import PackedRunJob
 from suite.plan import PlannedRun
 from suite.profile import SlurmProfile
 from suite.runfolder import write_job_record
@@ -43,15 +44,17 @@ def check_profile(profile: SlurmProfile, limits: ClusterLimits) -> None:
         raise UsageError(f"--time {profile.time} exceeds partition {partition!r}'s limit of {max_time} minutes")
 
 
-def chunks(runs: list[PlannedRun], size: int) -> list[list[PlannedRun]]:
-    """Split into arrays of at most `size` tasks (array indices must stay < MaxArraySize)."""
+def chunks(items: list[Any], size: int) -> list[list[Any]]:
+    """Consecutive groups of at most `size`: runs into array tasks (`--runs-per-job`), tasks into
+    arrays (array indices must stay < MaxArraySize)."""
     size = max(1, size)
-    return [runs[i:i + size] for i in range(0, len(runs), size)]
+    return [items[i:i + size] for i in range(0, len(items), size)]
 
 
 def submit_slurm(runs: list[PlannedRun], sweep_dir: Path, sweep_name: str, profile: SlurmProfile,
                  limits: ClusterLimits, trainer: str = DEFAULT_TRAINER) -> tuple[list[Any], Path]:
-    """Submit `runs` as job arrays; write each run's job.json. Returns (submitit jobs, folder).
+    """Submit `runs` as job arrays, `profile.runs_per_job` runs per array task; write each run's
+    job.json. Returns (submitit jobs, one per array task; folder).
 
     sbatch refusing the job (bad gres, memory, account...) is a UsageError with sbatch's
     own last line; nothing is left behind in that case.
@@ -72,20 +75,25 @@ def submit_slurm(runs: list[PlannedRun], sweep_dir: Path, sweep_name: str, profi
     jobs: list[Any] = []
     try:
         with snapshot:
-            for chunk in chunks(runs, limits.max_array_size):
+            for array in chunks(chunks(runs, profile.runs_per_job), limits.max_array_size):
                 batch = []
                 with executor.batch():
-                    for run in chunk:
-                        run_dir = (Path(sweep_dir) / run.rel_dir).resolve()
-                        # Absolute run folder: the job's cwd may be a snapshot or elsewhere.
-                        batch.append((run_dir, executor.submit(SlurmRunJob(trainer), run.spec.to_dict(), str(run_dir))))
-                # Record each chunk as soon as it is queued: a later chunk's failure must not
+                    for task in array:
+                        # Absolute run folders: the job's cwd may be a snapshot or elsewhere.
+                        run_dirs = [str((Path(sweep_dir) / run.rel_dir).resolve()) for run in task]
+                        specs = [run.spec.to_dict() for run in task]
+                        job = (executor.submit(SlurmRunJob(trainer), specs[0], run_dirs[0]) if profile.runs_per_job == 1
+                               else executor.submit(PackedRunJob(trainer), specs, run_dirs))
+                        batch.append((task, job))
+                # Record each array as soon as it is queued: a later array's failure must not
                 # leave queued runs without a job.json (they would be submitted twice).
-                for run_dir, job in batch:
-                    write_job_record(run_dir, {
-                        "executor": "slurm", "job_id": str(job.job_id), "submitted_at": now_iso(),
-                        "submitit_folder": str(folder.resolve()), "sweep": sweep_name,
-                    })
+                for task, job in batch:
+                    for run in task:
+                        record = {"executor": "slurm", "job_id": str(job.job_id), "submitted_at": now_iso(),
+                                  "submitit_folder": str(folder.resolve()), "sweep": sweep_name}
+                        if profile.runs_per_job > 1:
+                            record["task_runs"] = [r.rel_dir for r in task]
+                        write_job_record(Path(sweep_dir) / run.rel_dir, record)
                     jobs.append(job)
     except (subprocess.CalledProcessError, submitit.core.utils.FailedJobError, OSError) as error:
         if not jobs:
@@ -94,6 +102,6 @@ def submit_slurm(runs: list[PlannedRun], sweep_dir: Path, sweep_name: str, profi
         if isinstance(message, bytes):
             message = message.decode(errors="replace")
         lines = [line for line in str(message).strip().splitlines() if line.strip()]
-        done = f" ({len(jobs)} runs were queued before it)" if jobs else ""
+        done = f" ({len(jobs)} array tasks were queued before it)" if jobs else ""
         raise UsageError(f"sbatch refused the job: {lines[-1] if lines else error}{done}") from None
     return jobs, folder

@@ -50,6 +50,8 @@ class RunStatus:
     """Seconds left for this run at its throughput (None when unknown or not active)."""
     job_id: str | None
     executor: str | None
+    task_runs: int
+    """Runs trained by the same array task (`--runs-per-job`), this one included."""
     error: str | None
     """Last error line of a failed run (or why it counts as failed/cancelled/missing)."""
     slurm_state: str | None
@@ -116,14 +118,15 @@ def classify(facts: RunFacts, slurm: dict[str, JobState] | None, now: float) -> 
             return "failed", failed_error, None
         return "missing", f"job {job_id} unknown to Slurm", None
     raw = known.state
+    if failed_is_current:
+        # Also while the job is active: a packed task's other runs may still be training.
+        return "failed", failed_error, raw
     if known.active:
         if raw in ACTIVE_RUNNING:
             return "running", None, raw
         if raw == "REQUEUED" or known.restarts or (facts.step or 0) > 0:
             return "requeued", None, raw
         return "pending", None, raw
-    if failed_is_current:
-        return "failed", failed_error, raw
     if raw in CANCELLED:
         return "cancelled", f"Slurm: {raw}", raw
     if raw == "COMPLETED":
@@ -167,6 +170,7 @@ def sweep_states(sweep_dir: Path, runs: list[dict[str, Any]], budgets: dict[str,
             budget=run_budget, sps=sps, eta_s=eta,
             job_id=str(fact.job.get("job_id")) if fact.job else None,
             executor=fact.job.get("executor") if fact.job else None,
+            task_runs=len((fact.job or {}).get("task_runs") or [None]),
             error=error, slurm_state=raw,
         ))
     return rows, slurm is not None

@@ -103,7 +103,8 @@ def format_table(status: SweepStatus, error_width: int = 240) -> str:
         if len(error) > error_width:
             error = error[: error_width - 1] + "…"
         lines.append((r.algo, r.game, str(r.seed), r.state, progress, f"{r.sps:.1f}" if r.sps else "-",
-                      fmt_duration(r.eta_s), r.job_id or "-", error))
+                      fmt_duration(r.eta_s), (r.job_id or "-") + (f" ({r.task_runs} runs)" if r.task_runs > 1 else ""),
+                      error))
     widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(header)]
     out = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip()]
     out += ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines]

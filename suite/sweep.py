@@ -110,8 +110,10 @@ def describe_budgets(request: SweepRequest) -> str:
     return "budget " + ", ".join(f"{algo} {steps}" for algo, steps in budgets.items()) + " steps"
 
 
-def format_plan(request: SweepRequest, selection: Selection, options: SweepOptions, arrays: int | None) -> str:
-    """The plan as printed by --dry-run (and before every submission)."""
+def format_plan(request: SweepRequest, selection: Selection, options: SweepOptions,
+                limits: scheduler.ClusterLimits | None) -> str:
+    """The plan as printed by --dry-run (and before every submission). `limits`: the cluster's,
+    or None off the cluster (Slurm's default MaxArraySize is assumed)."""
     total = len(selection.submit) + len(selection.skipped)
     lines = [f"sweep {request.name} -> {request.out}: {total} runs, algos {','.join(request.algos)}, "
              f"{describe_budgets(request)}, presets {','.join(request.presets)}"
@@ -124,8 +126,14 @@ def format_plan(request: SweepRequest, selection: Selection, options: SweepOptio
         lines.append(f"  skip {len(runs)} {why}: {describe_runs(runs)}")
     if options.executor == "slurm":
         p = options.profile
-        lines.append(f"  slurm: partition {p.partition or '(default)'}, {p.gpus} GPU, {p.cpus} CPU, {p.mem}, time {p.time}, "
-                     f"max parallel {p.max_parallel or '(no cap)'}, {arrays} array(s)"
+        tasks = -(-len(selection.submit) // p.runs_per_job)
+        max_array = limits.max_array_size if limits else scheduler.DEFAULT_MAX_ARRAY_SIZE
+        arrays = -(-tasks // max_array)
+        per_task = (f"{p.gpus} GPU, {p.cpus} CPU, {p.mem} per array task" if p.runs_per_job == 1 else
+                    f"{p.runs_per_job} runs per array task sharing {p.gpus} GPU, {p.task_cpus()} CPU "
+                    f"({p.cpus} per run), {p.task_mem()} ({p.mem} per run)")
+        lines.append(f"  slurm: partition {p.partition or '(default)'}, {per_task}, time {p.time}; "
+                     f"{tasks} array task(s) in {arrays} array(s), at most {p.max_parallel or '(no cap)'} at once"
                      + (f", account {p.account}" if p.account else "") + (f", qos {p.qos}" if p.qos else ""))
     else:
         lines.append(f"  local: {options.max_parallel or local_pool.default_parallelism()} at a time")
@@ -210,22 +218,28 @@ def run_sweep(request: SweepRequest, planned: list[PlannedRun], options: SweepOp
     check_compatible(read_manifest(request.out), request)
     limits = None
     profile = options.profile
-    use_slurm = options.executor == "slurm" or scheduler.slurm_reachable() is None
+    unreachable = scheduler.slurm_reachable()
+    use_slurm = unreachable is None
     if options.executor == "slurm":
-        scheduler.require_slurm()
-        limits = scheduler.cluster_limits()
         if options.max_parallel is not None:
             import dataclasses
             profile = dataclasses.replace(profile, max_parallel=options.max_parallel)
-        from suite.slurm_executor import check_profile
+        if unreachable is None:
+            limits = scheduler.cluster_limits()
+            from suite.slurm_executor import check_profile
 
-        check_profile(profile, limits)
+            check_profile(profile, limits)
+        elif not options.dry_run:  # a dry run plans off the cluster; only submitting needs it
+            scheduler.require_slurm()
     options_eff = SweepOptions(**{**options.__dict__, "profile": profile})
 
     if options.dry_run:
         selection = select_runs(planned, _states(request, planned, use_slurm), options.retry_failed)
-        arrays = -(-len(selection.submit) // limits.max_array_size) if limits else None
-        print(format_plan(request, selection, options_eff, arrays), file=out)
+        print(format_plan(request, selection, options_eff, limits), file=out)
+        if options.executor == "slurm" and limits is None:
+            print(f"  (Slurm is not reachable from here: {unreachable}. Arrays are sized for Slurm's default "
+                  f"MaxArraySize {scheduler.DEFAULT_MAX_ARRAY_SIZE}; the partition and time limit are checked "
+                  "when you submit.)", file=out)
         print("dry run: nothing submitted", file=out)
         return 0
 
@@ -233,17 +247,18 @@ def run_sweep(request: SweepRequest, planned: list[PlannedRun], options: SweepOp
     try:
         with sweep_lock(request.out):
             selection = select_runs(planned, _states(request, planned, use_slurm), options.retry_failed)
-            arrays = -(-len(selection.submit) // limits.max_array_size) if limits else None
-            print(format_plan(request, selection, options_eff, arrays), file=out)
+            print(format_plan(request, selection, options_eff, limits), file=out)
             submission = None
             if options.executor == "slurm" and selection.submit:
                 from suite.slurm_executor import submit_slurm
 
                 jobs, folder = submit_slurm(selection.submit, request.out, request.name, profile, limits, options.trainer)
                 masters = sorted({str(j.job_id).split("_")[0] for j in jobs})
-                submission = {"time": now_iso(), "executor": "slurm", "runs": len(jobs),
+                submission = {"time": now_iso(), "executor": "slurm", "runs": len(selection.submit),
+                              "array_tasks": len(jobs), "runs_per_job": profile.runs_per_job,
                               "arrays": masters, "submitit_folder": str(folder)}
-                print(f"submitted {len(jobs)} runs as job array(s) {', '.join(masters)}; "
+                packing = f" in {len(jobs)} array tasks" if profile.runs_per_job > 1 else ""
+                print(f"submitted {len(selection.submit)} runs{packing} as job array(s) {', '.join(masters)}; "
                       f"follow with: atari100k status {request.out}", file=out)
             elif options.executor == "local" and selection.submit:
                 log_dir = local_pool.claim_local(selection.submit, request.out, request.name)

@@ -91,7 +91,7 @@ def test_rerun_fills_from_manifest_and_refuses_other_settings(tmp_path):
 
 def _row(run: PlannedRun, state: str) -> RunStatus:
     return RunStatus(run.spec.algo, run.spec.game, run.spec.seed, run.rel_dir, state, 0, 300, None, None, "1_0",
-                     "slurm", None, None)
+                     "slurm", 1, None, None)
 
 
 def _mark_done(out: Path, rel_dir: str) -> None:

@@ -13,6 +13,7 @@ itself (`scontrol requeue`) signals the workers with SIGTERM directly, to the sa
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
@@ -27,6 +28,7 @@ import submitit
 from suite.job import DEFAULT_TRAINER, current_job_id
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 # suite.worker's exit codes.
 DONE, INTERRUPTED = 0, 3
 
@@ -48,6 +50,16 @@ def cpu_shares(cpus: list[int], runs: int) -> list[list[int]]:
 def threads_per_run(cpus: int, runs: int) -> int:
     """Intra-op threads of each run: its share of the task's CPUs, at least one."""
     return max(1, cpus // runs)
+
+
+def _worker_setup(cores: list[int]) -> None:
+    """In a worker, before it starts: pin it to its cores, and have it get SIGTERM (checkpoint and
+    exit) if the task's main process dies, instead of training on unseen beside a requeued task."""
+    os.sched_setaffinity(0, cores)
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: no parent-death signal
+        pass
 
 
 class PackedRunJob(submitit.helpers.Checkpointable):
@@ -84,7 +96,7 @@ class PackedRunJob(submitit.helpers.Checkpointable):
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
         return subprocess.Popen(
             [sys.executable, "-m", "suite.worker", run_dir, json.dumps(spec), self.trainer], env=env,
-            preexec_fn=lambda: os.sched_setaffinity(0, cores))
+            preexec_fn=lambda: _worker_setup(cores))
 
     def checkpoint(self, specs: list[dict[str, Any]], run_dirs: list[str]) -> submitit.helpers.DelayedSubmission:
         """Every worker checkpoints and exits; then the task is requeued with the same runs."""

@@ -57,7 +57,7 @@ NAMES=(munged mariadbd slurmdbd slurmctld slurmd)
 LOGS=("$MUNGE_DIR/munged.log" "$DB_RUN/mariadb.log" "$LOG/slurmdbd.log" "$LOG/slurmctld.log" "$LOG/slurmd.log")
 MARIADB_OPTS=(--no-defaults --user=mysql "--datadir=$DB_DATA" "--socket=$DB_SOCKET" "--port=$DB_PORT"
               --bind-address=127.0.0.1 "--pid-file=$DB_RUN/mysqld.pid" "--log-error=$DB_RUN/mariadb.log"
-              --innodb-buffer-pool-size=32M --innodb-log-file-size=16M)
+              --innodb-buffer-pool-size=512M --innodb-log-file-size=64M --innodb-lock-wait-timeout=900)
 db() { mariadb --no-defaults --protocol=socket "--socket=$DB_SOCKET" -u root "$@"; }
 
 # Wait up to $1 seconds for the command "${@:2}" to succeed.
@@ -179,6 +179,8 @@ SlurmdLogFile=$LOG/slurmd.log
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=localhost
 AccountingStoragePort=$DBD_PORT
+# For connections to slurmdbd this names the munged socket (AuthInfo is not used for them).
+AccountingStoragePass=$MUNGE_SOCKET
 JobAcctGatherType=jobacct_gather/none
 JobCompType=jobcomp/none
 MinJobAge=300
@@ -284,21 +286,26 @@ launch() { # launch INDEX COMMAND...: start a self-daemonizing daemon unless our
     "$@" >"${LOGS[$i]}.stderr" 2>&1 </dev/null || fail "$i" "${NAMES[$i]} did not start"
 }
 
+# Log lines after which waiting is pointless (slurmdbd retries a refused login forever).
+HOPELESS='(^|\] )fatal:|Access denied for user|\[ERROR\] Aborting'
+
 # wait_up INDEX SECONDS CHECK...: until CHECK succeeds; fail early if the daemon died or
 # wrote a fatal error, else after SECONDS, with the daemon's own error lines.
 wait_up() {
     local i=$1 limit=$2; shift 2
-    local end=$((SECONDS + limit)) seen=""
-    until "$@" >/dev/null 2>&1; do
+    local end=$((SECONDS + limit)) seen="" said
+    until said=$("$@" 2>&1); do
+        said=$(tail -n 2 <<<"$said")
+        [ -z "$said" ] || said=" ($1 said: ${said//$'\n'/ | })"
         if ours "${PIDFILES[$i]}" "${NAMES[$i]}"; then
             seen=1
         elif [ -n "$seen" ]; then
-            fail "$i" "${NAMES[$i]} exited"
+            fail "$i" "${NAMES[$i]} exited$said"
         fi
-        if [ -f "${LOGS[$i]}" ] && tail -c +"$((${OFFSETS[$i]:-0} + 1))" "${LOGS[$i]}" | grep -q -E '(^|\] )fatal:'; then
-            fail "$i" "${NAMES[$i]} failed"
+        if [ -f "${LOGS[$i]}" ] && tail -c +"$((${OFFSETS[$i]:-0} + 1))" "${LOGS[$i]}" | grep -q -E "$HOPELESS"; then
+            fail "$i" "${NAMES[$i]} failed$said"
         fi
-        [ $SECONDS -lt $end ] || fail "$i" "${NAMES[$i]} did not answer within ${limit}s"
+        [ $SECONDS -lt $end ] || fail "$i" "${NAMES[$i]} did not answer within ${limit}s$said"
         sleep 0.2
     done
 }
@@ -356,6 +363,15 @@ node_usable() {
     case "$state" in idle|mixed|allocated|completing) return 0 ;; *) return 1 ;; esac
 }
 
+SLURMD_LAUNCHED=0   # when this call started slurmd (epoch seconds)
+node_registered() { # the node is usable and, if we just started slurmd, it has registered since
+    node_usable || return 1
+    [ "$SLURMD_LAUNCHED" -gt 0 ] || return 0
+    local started
+    started=$(scontrol show node "$HOST" 2>/dev/null | sed -n 's/.*SlurmdStartTime=\([0-9T:-]*\).*/\1/p')
+    [ -n "$started" ] && [ "$(date -d "$started" +%s 2>/dev/null || echo 0)" -ge "$SLURMD_LAUNCHED" ]
+}
+
 start_slurm() {
     check_port 2 "$DBD_PORT"
     launch 2 slurmdbd
@@ -364,10 +380,11 @@ start_slurm() {
     launch 3 slurmctld
     wait_up 3 45 scontrol ping
     check_port 4 "$SLURMD_PORT"
+    ours "${PIDFILES[4]}" slurmd || SLURMD_LAUNCHED=$(($(date +%s) - 1))
     launch 4 slurmd
     # After a restart the controller may briefly show the old state: wait until slurmd
     # has re-registered, then for the node to take jobs.
-    wait_up 4 60 node_usable
+    wait_up 4 60 node_registered
 }
 
 is_up() {

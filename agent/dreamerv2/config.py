@@ -99,7 +99,8 @@ class TrainConfig(LoopConfig):
     replay_capacity: int = 2_000_000
     """Replay capacity in agent steps; oldest whole episodes are dropped first."""
     compile: bool = False
-    """torch.compile the networks (CUDA only)."""
+    """torch.compile the conv encoder and decoder (the recurrent loops stay eager; on a GPU `cuda_graphs` is the
+    measured way to remove launch overhead). Not covered by the tests."""
     cuda_graphs: bool = False
     """On a GPU, capture the whole update (world model, actor, critic, their Adam steps) as one CUDA graph
     (agent/cuda_graph.py); no effect on a CPU. Off until an equality check on a GPU has passed

@@ -60,16 +60,6 @@ MARIADB_OPTS=(--no-defaults --user=mysql "--datadir=$DB_DATA" "--socket=$DB_SOCK
               --innodb-buffer-pool-size=512M --innodb-log-file-size=64M --innodb-lock-wait-timeout=900)
 db() { mariadb --no-defaults --protocol=socket "--socket=$DB_SOCKET" -u root "$@"; }
 
-# Wait up to $1 seconds for the command "${@:2}" to succeed.
-wait_for() {
-    local limit=$1; shift
-    local end=$((SECONDS + limit))
-    until "$@" >/dev/null 2>&1; do
-        [ $SECONDS -lt $end ] || return 1
-        sleep 0.2
-    done
-}
-
 pid_of() { [ -s "$1" ] && head -c 32 "$1" | tr -dc '0-9'; }
 
 # ours PIDFILE NAME: the pid file names a live NAME process of this cluster (its command line
@@ -126,8 +116,16 @@ make_dirs() {
     if [ -d "$HOME_DIR" ] && [ ! -e "$MARKER" ] && [ -n "$(ls -A "$HOME_DIR")" ]; then
         die "$HOME_DIR exists, is not empty and was not made by this script: choose another ATARI100K_SLURM_HOME"
     fi
+    local u made=""
+    [ -d "$HOME_DIR" ] || made=1
     mkdir -p "$HOME_DIR"
     chmod 755 "$HOME_DIR"
+    for u in slurm munge mysql; do
+        if ! runuser -u "$u" -- test -x "$HOME_DIR"; then
+            [ -z "$made" ] || rmdir "$HOME_DIR"
+            die "user $u cannot reach $HOME_DIR (a parent directory is not searchable by others): choose a home under /var/tmp"
+        fi
+    done
     echo "private Slurm cluster of slurm/cluster.sh (atari100k); 'bash slurm/cluster.sh purge' deletes this directory" > "$MARKER"
     mkdir -p "$RUN" "$LOG" "$STATE" "$SPOOL" "$MUNGE_DIR" "$DB_DATA" "$DB_RUN"
     chown slurm:slurm "$RUN" "$LOG" "$STATE"
@@ -321,7 +319,7 @@ munge_works() { munge -n --socket="$MUNGE_SOCKET" | unmunge --socket="$MUNGE_SOC
 
 start_munge() {
     if [ ! -s "$MUNGE_DIR/munge.key" ]; then
-        mungekey --create --keyfile="$MUNGE_DIR/munge.key" >&2 2>/dev/null \
+        mungekey --create --keyfile="$MUNGE_DIR/munge.key" >/dev/null 2>&1 \
             || dd if=/dev/urandom of="$MUNGE_DIR/munge.key" bs=1024 count=1 status=none
     fi
     chown munge:munge "$MUNGE_DIR/munge.key"
@@ -423,12 +421,16 @@ cmd_up() {
     # Clear a node left drained/down by an earlier unclean stop.
     scontrol update nodename="$HOST" state=resume >/dev/null 2>&1 || true
     say "up: cluster $CLUSTER in $HOME_DIR, node $HOST ($(sinfo -h -N -o '%c CPUs, %m MB, %T' | head -1)),"
-    say "    ports 127.0.0.1:$CTLD_PORT-$DB_PORT; use it with: export SLURM_CONF=$SLURM_CONF"
+    say "    ports $CTLD_PORT-$DB_PORT; use it with: export SLURM_CONF=$SLURM_CONF"
 }
 
 cmd_down() {
-    local i
-    for i in 4 3 2 1 0; do stop_pid "$i"; done
+    # slurmd and slurmctld together, then slurmdbd (it may still write to the database),
+    # then the database and munged together.
+    local a
+    stop_pid 4 & a=$!; stop_pid 3; wait "$a"
+    stop_pid 2
+    stop_pid 1 & a=$!; stop_pid 0; wait "$a"
     say "down: $HOME_DIR"
 }
 

@@ -53,9 +53,13 @@ def threads_per_run(cpus: int, runs: int) -> int:
 
 
 def _worker_setup(cores: list[int]) -> None:
-    """In a worker, before it starts: pin it to its cores, and have it get SIGTERM (checkpoint and
-    exit) if the task's main process dies, instead of training on unseen beside a requeued task."""
+    """In a worker, before it starts: pin it to its cores; ignore SIGUSR2 (Slurm sends the time-limit
+    and preemption signal to every process of the job step, and its default action kills: the
+    task's main process answers it for all the runs, see `checkpoint`); and have it get SIGTERM
+    (checkpoint and exit) if that main process dies, instead of training on unseen beside a
+    requeued task."""
     os.sched_setaffinity(0, cores)
+    signal.signal(signal.SIGUSR2, signal.SIG_IGN)  # an ignored signal stays ignored across exec
     try:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
     except (OSError, AttributeError):  # not Linux: no parent-death signal

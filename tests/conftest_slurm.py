@@ -1,14 +1,19 @@
 """Fixtures for the tests that need the real local Slurm cluster (slurm/cluster.sh).
 
 Import what you need into a test module: `from tests.conftest_slurm import slurm_cluster`.
-The cluster is brought up once per session (idempotent: `up` on a running cluster takes
-milliseconds) and left running for later modules. Skipped, with the reason, only where it
-cannot be installed (no apt/dpkg, or not root); a failing `up` is a test error.
+The cluster is private (everything under $ATARI100K_SLURM_HOME, default
+/var/tmp/atari100k-slurm; its own ports, munged and MariaDB), brought up once per session
+(idempotent: `up` on a running cluster takes milliseconds) and left running for later
+modules. The fixture sets SLURM_CONF in os.environ, so sbatch/squeue/sacct/scontrol run by
+the tests and by their subprocesses (submitit, `atari100k sweep`) talk to it. Skipped, with
+the reason, only where it cannot be installed (no apt/dpkg, or not root); a failing `up` is
+a test error.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import time
@@ -40,7 +45,17 @@ def slurm_cluster() -> str:
         pytest.skip(reason)
     out = subprocess.run(["bash", str(CLUSTER_SH), "up"], capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, f"slurm/cluster.sh up failed:\n{out.stderr[-3000:]}"
+    os.environ["SLURM_CONF"] = cluster_slurm_conf()
     return "debug"
+
+
+def cluster_slurm_conf(env: dict[str, str] | None = None) -> str:
+    """The slurm.conf of the cluster.sh cluster (`cluster.sh env`: `export SLURM_CONF=...`)."""
+    out = subprocess.run(["bash", str(CLUSTER_SH), "env"], capture_output=True, text=True, timeout=30, env=env,
+                         check=True)
+    words = shlex.split(out.stdout)
+    assert words[:1] == ["export"] and words[1].startswith("SLURM_CONF="), out.stdout
+    return words[1].removeprefix("SLURM_CONF=")
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.3, what: str = "condition"):

@@ -90,8 +90,8 @@ def test_a_packed_task_preempted_then_requeued_resumes_both_runs(slurm_cluster, 
     subprocess.run(["scancel", "--signal=USR2", job_id], check=True)
     wait_until(lambda: all(resumed_times(run) >= 1 for run in runs), 120, 0.5, "both runs to resume")
     # A requeue by Slurm itself: SIGTERM to every process of the task, which checkpoint and exit.
-    wait_until(lambda: both_past(max(metrics_steps(runs[0])[-1], metrics_steps(runs[1])[-1]) + 200), 180, 0.2,
-               "both runs to train on after the first resume")
+    target = max(metrics_steps(runs[0])[-1], metrics_steps(runs[1])[-1]) + 200
+    wait_until(lambda: both_past(target), 180, 0.2, "both runs to train on after the first resume")
     subprocess.run(["scontrol", "requeue", job_id], check=True)
     wait_until(lambda: all((run / "DONE").exists() or (run / "FAILED").exists() for run in runs), 300, 0.5,
                "both runs to finish")

@@ -28,7 +28,7 @@ FAST = ["--set", "eval.episodes=1", "--set", "env.max_episode_frames=1000"]
 
 def slurm_runs_per_hour(k: int, args: argparse.Namespace, root: Path) -> dict:
     """Submit 4 runs with K per task, wait, and time it."""
-    out = root / f"k{k}"
+    out = Path(tempfile.mkdtemp(prefix=f"k{k}-", dir=root))
     parallel = max(1, args.cores // (k * args.cpus))
     command = [sys.executable, "-m", "atari100k", "sweep", "--algos", args.algo, "--games", "Pong,Breakout",
                "--seeds", "2", "--preset", args.preset, "--steps", str(args.steps), *FAST, "--executor", "slurm",
@@ -47,10 +47,11 @@ def process_runs_per_hour(k: int, args: argparse.Namespace, root: Path) -> dict:
     """K train processes at once, each --steps long."""
     threads = max(1, (os.cpu_count() or 1) // k)
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    root = Path(tempfile.mkdtemp(prefix=f"k{k}-", dir=root))
     start = time.perf_counter()
     procs = [subprocess.Popen([sys.executable, "-m", "atari100k", "train", "Pong", "--seed", str(seed), "--algo",
                                args.algo, "--preset", args.preset, "--steps", str(args.steps), *FAST,
-                               "--out", str(root / f"k{k}" / f"seed_{seed}"), "--no-progress"],
+                               "--out", str(root / f"seed_{seed}"), "--no-progress"],
                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
              for seed in range(k)]
     errors = [p.communicate()[1] for p in procs]

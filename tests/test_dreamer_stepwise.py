@@ -14,7 +14,8 @@ from torch import nn
 
 from agent.config import resolve_config
 from agent.dreamerv2.dreamer import DreamerV2
-from agent.dreamerv2.networks import LayerNormGRUCell, StepwiseLayerNorm, StepwiseLinear
+from agent.dreamerv2.networks import LayerNormGRUCell
+from agent.dreamerv2.stepwise import StepwiseLayerNorm, StepwiseLinear
 
 from tests.test_model import _batch
 

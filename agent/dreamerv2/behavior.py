@@ -26,7 +26,8 @@ from agent.dreamerv2.config import DreamerV2Config as Config
 from agent.dreamerv2.distributions import (
     categorical_entropy, onehot_log_prob, onehot_mode, sampling_noise, straight_through_onehot,
 )
-from agent.dreamerv2.networks import MLP, StepwiseMLP
+from agent.dreamerv2.networks import MLP
+from agent.dreamerv2.stepwise import StepwiseMLP
 from agent.dreamerv2.optim import Optimizer
 from agent.dreamerv2.rssm import State
 from agent.dreamerv2.world_model import WorldModel

@@ -20,9 +20,8 @@ from torch import nn
 
 from agent.dreamerv2.config import ModelConfig
 from agent.dreamerv2.distributions import categorical_kl, onehot_mode, sampling_noise, straight_through_onehot
-from agent.dreamerv2.networks import (
-    LayerNormGRUCell, LinearFn, StepwiseLayerNorm, StepwiseLinear, glorot_uniform_, keras_init_,
-)
+from agent.dreamerv2.networks import LayerNormGRUCell, LinearFn, glorot_uniform_, keras_init_
+from agent.dreamerv2.stepwise import StepwiseLayerNorm, StepwiseLinear
 
 State = dict[str, torch.Tensor]
 

@@ -82,7 +82,21 @@ def run_one(spec: dict[str, Any], run_dir: str | Path, stop: threading.Event | N
         raise
 
 
-class SlurmRunJob(submitit.helpers.Checkpointable):
+class TrainerJob(submitit.helpers.Checkpointable):
+    """A Slurm array task's callable: only its trainer is pickled (its threads, events and worker
+    processes belong to one attempt), and unpickling builds it afresh for the requeued attempt."""
+
+    def __init__(self, trainer: str = DEFAULT_TRAINER) -> None:
+        self.trainer = trainer
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"trainer": self.trainer}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["trainer"])
+
+
+class SlurmRunJob(TrainerJob):
     """One Slurm array task: trains its run in a worker thread; requeues on timeout/preemption.
 
     submitit calls `checkpoint()` from its SIGUSR2 handler in the main thread, then
@@ -93,7 +107,7 @@ class SlurmRunJob(submitit.helpers.Checkpointable):
     """
 
     def __init__(self, trainer: str = DEFAULT_TRAINER) -> None:
-        self.trainer = trainer
+        super().__init__(trainer)
         self._stop: threading.Event | None = None
         self._worker: threading.Thread | None = None
 
@@ -136,11 +150,3 @@ class SlurmRunJob(submitit.helpers.Checkpointable):
         print(f"[atari100k job {current_job_id()}] {run_dir}: checkpointed, requeueing", flush=True)
         # A fresh instance: threads and events do not pickle.
         return submitit.helpers.DelayedSubmission(SlurmRunJob(self.trainer), spec, run_dir)
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"trainer": self.trainer}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.trainer = state["trainer"]
-        self._stop = None
-        self._worker = None

@@ -25,7 +25,7 @@ from typing import Any
 
 import submitit
 
-from suite.job import DEFAULT_TRAINER, current_job_id
+from suite.job import DEFAULT_TRAINER, TrainerJob, current_job_id
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -66,11 +66,11 @@ def _worker_setup(cores: list[int]) -> None:
         pass
 
 
-class PackedRunJob(submitit.helpers.Checkpointable):
+class PackedRunJob(TrainerJob):
     """The callable of one array task training `len(run_dirs)` runs (see the module docstring)."""
 
     def __init__(self, trainer: str = DEFAULT_TRAINER) -> None:
-        self.trainer = trainer
+        super().__init__(trainer)
         self._workers: list[subprocess.Popen] = []
 
     def __call__(self, specs: list[dict[str, Any]], run_dirs: list[str]) -> list[str]:
@@ -111,11 +111,4 @@ class PackedRunJob(submitit.helpers.Checkpointable):
             worker.wait()
         print(f"[atari100k job {current_job_id()}] {len(run_dirs)} runs checkpointed, requeueing", flush=True)
         return submitit.helpers.DelayedSubmission(PackedRunJob(self.trainer), specs, run_dirs)
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"trainer": self.trainer}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.trainer = state["trainer"]
-        self._workers = []
 

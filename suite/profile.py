@@ -78,9 +78,9 @@ class SlurmProfile:
         """CPUs of one array task: `cpus` for each of its runs."""
         return self.cpus * self.runs_per_job
 
-    def task_mem(self) -> str:
-        """Memory of one array task, for display: `mem` for each of its runs."""
-        return f"{self.mem_gb() * self.runs_per_job:g}G"
+    def task_mem_gb(self) -> float:
+        """Memory of one array task in GB: `mem` for each of its runs."""
+        return self.mem_gb() * self.runs_per_job
 
     def timeout_min(self) -> int:
         """Time limit in minutes."""
@@ -107,7 +107,7 @@ class SlurmProfile:
         params: dict[str, Any] = {
             "timeout_min": self.timeout_min(),
             "cpus_per_task": self.task_cpus(),
-            "mem_gb": self.mem_gb() * self.runs_per_job,
+            "mem_gb": self.task_mem_gb(),
             "slurm_signal_delay_s": self.signal_delay_s,
             "tasks_per_node": 1,
             "nodes": 1,

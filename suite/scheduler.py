@@ -56,11 +56,9 @@ def slurm_reachable() -> str | None:
     return None
 
 
-def require_slurm() -> None:
-    """UsageError (one line) unless Slurm is reachable from here."""
-    reason = slurm_reachable()
-    if reason:
-        raise UsageError(f"Slurm is not reachable ({reason}); run on a login node or use --executor local")
+def unreachable_error(reason: str) -> UsageError:
+    """The one-line refusal of a command that needs Slurm, from `slurm_reachable()`'s reason."""
+    return UsageError(f"Slurm is not reachable ({reason}); run on a login node or use --executor local")
 
 
 @dataclass(frozen=True)

@@ -131,7 +131,7 @@ def format_plan(request: SweepRequest, selection: Selection, options: SweepOptio
         arrays = -(-tasks // max_array)
         per_task = (f"{p.gpus} GPU, {p.cpus} CPU, {p.mem} per array task" if p.runs_per_job == 1 else
                     f"{p.runs_per_job} runs per array task sharing {p.gpus} GPU, {p.task_cpus()} CPU "
-                    f"({p.cpus} per run), {p.task_mem()} ({p.mem} per run)")
+                    f"({p.cpus} per run), {p.task_mem_gb():g}G ({p.mem} per run)")
         lines.append(f"  slurm: partition {p.partition or '(default)'}, {per_task}, time {p.time}; "
                      f"{tasks} array task(s) in {arrays} array(s), at most {p.max_parallel or '(no cap)'} at once"
                      + (f", account {p.account}" if p.account else "") + (f", qos {p.qos}" if p.qos else ""))
@@ -230,7 +230,7 @@ def run_sweep(request: SweepRequest, planned: list[PlannedRun], options: SweepOp
 
             check_profile(profile, limits)
         elif not options.dry_run:  # a dry run plans off the cluster; only submitting needs it
-            scheduler.require_slurm()
+            raise scheduler.unreachable_error(unreachable)
     options_eff = SweepOptions(**{**options.__dict__, "profile": profile})
 
     if options.dry_run:

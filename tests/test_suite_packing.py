@@ -16,6 +16,7 @@ from suite.packed import PackedRunJob, cpu_shares, threads_per_run
 from suite.profile import SlurmProfile, load_profile, with_flags
 from suite.slurm_executor import chunks
 from suite.state import sweep_states
+from tests.test_suite_plan import unreachable_slurm
 
 
 def test_tasks_ask_for_k_times_the_cpus_and_memory_of_a_run_and_share_the_gpu() -> None:
@@ -82,16 +83,7 @@ def test_the_readme_benchmark_sweep_plans_off_the_cluster(tmp_path: Path, monkey
                                                          capsys: pytest.CaptureFixture) -> None:
     """`sweep --executor slurm --dry-run` on a laptop (Slurm's tools present, no controller): the plan
     with its arrays, cap, resources and packing; nothing written. Submitting still needs Slurm."""
-    bogus = tmp_path / "slurm.conf"
-    bogus.write_text("ClusterName=nowhere\nSlurmctldHost=nowhere(192.0.2.1)\n")
-    monkeypatch.setenv("SLURM_CONF", str(bogus))
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    for tool in ("sbatch", "squeue", "sacct", "scontrol"):
-        (bindir / tool).write_text("#!/bin/sh\necho 'slurm_load_jobs error: Unable to contact slurm controller' >&2\n"
-                                   "exit 1\n")
-        (bindir / tool).chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+    unreachable_slurm(tmp_path, monkeypatch)
     out = tmp_path / "sweep"
     args = ["sweep", "--games", "all", "--seeds", "5", "--algos", "dreamerv2,der,iqn", "--preset", "atari100k",
             "--executor", "slurm", "--partition", "gpu", "--gpus", "1", "--cpus", "4", "--mem", "32G",

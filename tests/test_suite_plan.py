@@ -215,16 +215,21 @@ def test_bad_input_exit_2_nothing_written(tmp_path, capsys, args, message):
     assert not out.exists()
 
 
-def test_unreachable_slurm_exit_2_nothing_submitted(tmp_path, monkeypatch, capsys):
+def unreachable_slurm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Slurm's tools on PATH whose controller does not answer (a login node or laptop)."""
     bogus = tmp_path / "slurm.conf"
     bogus.write_text("ClusterName=nowhere\nSlurmctldHost=nowhere(192.0.2.1)\n")
     monkeypatch.setenv("SLURM_CONF", str(bogus))
     bindir = tmp_path / "bin"
     bindir.mkdir()
-    for tool in ("sbatch", "squeue", "sacct", "scontrol"):  # a login node whose controller is down
+    for tool in ("sbatch", "squeue", "sacct", "scontrol"):
         (bindir / tool).write_text("#!/bin/sh\necho 'slurm_load_jobs error: Unable to contact slurm controller' >&2\nexit 1\n")
         (bindir / tool).chmod(0o755)
     monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+
+
+def test_unreachable_slurm_exit_2_nothing_submitted(tmp_path, monkeypatch, capsys):
+    unreachable_slurm(tmp_path, monkeypatch)
     out = tmp_path / "sweep"
     code = main(["sweep", "--games", "Pong", "--seeds", "2", "--preset", "debug", "--executor", "slurm", "--out", str(out)])
     err = capsys.readouterr().err.strip()

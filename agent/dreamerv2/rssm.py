@@ -21,15 +21,15 @@ from torch import nn
 from agent.dreamerv2.config import ModelConfig
 from agent.dreamerv2.distributions import categorical_kl, onehot_mode, sampling_noise, straight_through_onehot
 from agent.dreamerv2.networks import LayerNormGRUCell, LinearFn, glorot_uniform_, keras_init_
-from agent.dreamerv2.stepwise import StepwiseLayerNorm, StepwiseLinear
+from agent.dreamerv2.stepwise import Stepwise, StepwiseLayerNorm, StepwiseLinear
 
 State = dict[str, torch.Tensor]
 
 
 @dataclasses.dataclass
 class LoopLayers:
-    """The RSSM's Dense layers that run once per step, as a loop calls them: the modules
-    themselves, or StepwiseLinear wrappers (then call `accumulate_grads()` after backward)."""
+    """The RSSM's layers that run once per step, as a loop calls them: the modules themselves, or
+    Stepwise wrappers (then call `accumulate_grads()` after backward)."""
 
     img_in: LinearFn
     gru: LinearFn
@@ -40,7 +40,7 @@ class LoopLayers:
     def accumulate_grads(self) -> None:
         """Add the recorded parameter gradients of the stepwise layers into `.grad`."""
         for layer in (self.img_in, self.gru, self.gru_norm, self.obs_deter, self.obs_out):
-            if isinstance(layer, (StepwiseLinear, StepwiseLayerNorm)):
+            if isinstance(layer, Stepwise):
                 layer.accumulate_grads()
 
 

@@ -1,6 +1,6 @@
 """Layers for the update's sequential loops whose parameter gradients are computed once for all
 steps (the filter's 50 steps, imagination's 15): StepwiseLinear, StepwiseLayerNorm, StepwiseMLP.
-See _Stepwise for the idea; tests/test_dreamer_stepwise.py checks them against autograd.
+See Stepwise for the idea; tests/test_dreamer_stepwise.py checks them against autograd.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from torch import nn
 from agent.dreamerv2.networks import MLP
 
 
-class _Stepwise:
+class Stepwise:
     """A layer called once per step of a sequential loop, whose parameter gradients are computed
     for all the steps at once.
 
@@ -79,8 +79,8 @@ class _RecordedLinear(torch.autograd.Function):
         return grad_x, None, grad if ctx.needs_input_grad[2] else None, None, None
 
 
-class StepwiseLinear(_Stepwise):
-    """An nn.Linear as a loop calls it (see _Stepwise): W.grad += G^T X, b.grad += sum(G)."""
+class StepwiseLinear(Stepwise):
+    """An nn.Linear as a loop calls it (see Stepwise): W.grad += G^T X, b.grad += sum(G)."""
 
     def __init__(self, layer: nn.Linear):
         super().__init__([layer.weight] + ([layer.bias] if layer.bias is not None else []))
@@ -130,8 +130,8 @@ class _RecordedLayerNorm(torch.autograd.Function):
         return grad_x, None, None, None, None, None, None
 
 
-class StepwiseLayerNorm(_Stepwise):
-    """An nn.LayerNorm as a loop calls it (see _Stepwise): with x_hat = (x - mean) * rstd,
+class StepwiseLayerNorm(Stepwise):
+    """An nn.LayerNorm as a loop calls it (see Stepwise): with x_hat = (x - mean) * rstd,
     weight.grad += sum(G * x_hat), bias.grad += sum(G). `offset` [D]: a constant added to the
     output (folded into the bias once for the loop)."""
 

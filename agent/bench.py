@@ -55,7 +55,8 @@ def random_batch(steps: int, size: int, num_actions: int, channels: int = 1, ima
 
 
 def bench_update(presets: tuple[str, ...], updates: int, overrides: list[str] = ()) -> dict[str, Any]:
-    """Mean and min seconds of one full update at the presets' sizes (after 1 warm-up update)."""
+    """Mean and min seconds of one full update at the presets' sizes (after 3 untimed updates: the
+    first, timed apart as `first_update_s`, then the FLOP and op counts)."""
     import torch
 
     from agent.config import resolve_config
@@ -69,7 +70,8 @@ def bench_update(presets: tuple[str, ...], updates: int, overrides: list[str] = 
     model = DreamerV2(config, (1, config.env.image_size, config.env.image_size), 6, device)
     batch = random_batch(config.train.batch_length, config.train.batch_size, 6, image=config.env.image_size)
     batch = {k: v.to(device) for k, v in batch.items()}
-    model.train_step(batch)
+    # The first update also builds the lazy state (Adam's moments) and, with train.compile, compiles.
+    (first_update_s,) = seconds_per_call(lambda: model.train_step(batch), device, 1)
     gflop = update_gflop(model, batch)
     ops = count_ops(lambda: model.train_step(batch))
     times = seconds_per_call(lambda: model.train_step(batch), device, updates)
@@ -78,6 +80,8 @@ def bench_update(presets: tuple[str, ...], updates: int, overrides: list[str] = 
         "impl": "atari100k dreamerv2",
         "update_s": mean,
         "update_min_s": min(times),
+        "first_update_s": first_update_s,
+        "compiled": config.train.compile,
         "gflop_per_update": gflop,
         **{f"{key}_per_update": value for key, value in ops.items()},
         "gflop_per_s": gflop / mean,
@@ -353,6 +357,8 @@ def _describe(report: dict[str, Any]) -> str:
         f"full updates (world model + actor + critic), batch {update['batch'][0]}x{update['batch'][1]}, "
         f"presets {'+'.join(report['presets'])}, {update['device']} {update['precision']}, "
         f"{update['threads']} threads, torch {update['torch']}",
+        f"  first update (lazy optimiser state{', torch.compile' if update['compiled'] else ''}): "
+        f"{update['first_update_s']:.1f} s",
         f"  work: {update['gflop_per_update']:.0f} GFLOP of matmul + conv per update (torch flop counter) = "
         f"{update['gflop_per_s']:.0f} GFLOP/s; fp32 {update['gemm_peak_gflop_per_s']:.0f} GFLOP/s in a 2048^2 "
         f"matmul here, so >= {update['gflop_per_update'] / update['gemm_peak_gflop_per_s']:.2f} s per update at fp32",

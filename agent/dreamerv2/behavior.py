@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+from typing import Callable
 
 import torch
 from torch import nn
@@ -119,6 +120,8 @@ class ActorCritic(nn.Module):
         # counter would stop the GPU every update), mirrored into a buffer for checkpoints.
         self.update_count = 0
         self.register_buffer("updates", torch.zeros((), dtype=torch.int64))
+        self._actor_loss: Callable | None = None
+        self._critic_loss: Callable | None = None
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
@@ -181,39 +184,63 @@ class ActorCritic(nn.Module):
         self.update_count += 1
         self.updates.fill_(self.update_count)
 
+    def compile_update(self, compiler: Callable[[Callable], Callable]) -> None:
+        """Compute the actor's loss (imagination included) and the critic's with `compiler(...)`
+        (a `torch.compile`) in `train_step`; the actor then runs as a plain module in the loop
+        (see WorldModel.compile_update)."""
+        self._actor_loss = compiler(self.actor_loss)
+        self._critic_loss = compiler(self.critic_loss)
+
+    def actor_loss(self, world_model: WorldModel, start: State, is_terminal: torch.Tensor,
+                   actor: StepwiseMLP | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Imagine from `start` ([N, ...] detached states) and score the actor on it.
+
+        is_terminal [N] of the start states; actor: as in `imagine`. Call with the world model
+        frozen. Returns (actor loss, `seq`: the imagined `feat` [H+1, N, F] (no gradient),
+        `target` [H, N], `weight` [H+1, N], `reward`, `discount` and the actor's `entropy` [H-1, N]).
+        """
+        cfg = self.config.behavior
+        rho = cfg.actor_grad_mix
+        # With pure REINFORCE (rho = 1) nothing needs gradients through imagination.
+        grad_ctx = torch.no_grad() if rho == 1.0 else contextlib.nullcontext()
+        with grad_ctx:
+            seq = self.imagine(world_model, start, is_terminal, actor)
+            value = self.slow_critic(seq["feat"]).squeeze(-1).float()
+            target = lambda_return(seq["reward"][:-1], value[:-1], seq["discount"][:-1], value[-1], cfg.lambda_)
+        loss, entropy = actor_objective(seq["logits"], seq["action"], target, value, seq["weight"], rho,
+                                        cfg.actor_entropy)
+        return loss, {"feat": seq["feat"].detach(), "target": target, "weight": seq["weight"],
+                      "reward": seq["reward"], "discount": seq["discount"], "entropy": entropy}
+
+    def critic_loss(self, feat: torch.Tensor, target: torch.Tensor, weight: torch.Tensor,
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The critic's regression on imagined features [H+1, N, F] (no gradient), targets [H, N]
+        and weights [H+1, N]. Returns (loss, the critic's values [H, N])."""
+        value = self.critic(feat[:-1]).squeeze(-1).float()
+        return critic_regression(value, target, weight), value
+
     def train_step(self, world_model: WorldModel, post: State, is_terminal: torch.Tensor) -> dict[str, torch.Tensor]:
         """Actor step then critic step on one imagined batch from posteriors [T, B, ...]; call
         `finish_update` after it.
 
         is_terminal: [T, B] of the replayed start states. Returns metrics (0-d tensors).
         """
-        cfg = self.config.behavior
         start = {k: v.detach().flatten(0, 1) for k, v in post.items()}
-        rho = cfg.actor_grad_mix
-        # With pure REINFORCE (rho = 1) nothing needs gradients through imagination.
-        grad_ctx = torch.no_grad() if rho == 1.0 else contextlib.nullcontext()
-        actor = self.actor.stepwise()
-        with frozen(world_model), grad_ctx:
-            seq = self.imagine(world_model, start, is_terminal.flatten(0, 1), actor)
-            value = self.slow_critic(seq["feat"]).squeeze(-1).float()
-            target = lambda_return(seq["reward"][:-1], value[:-1], seq["discount"][:-1], value[-1], cfg.lambda_)
-
-        weight = seq["weight"]
-        actor_loss, entropy = actor_objective(seq["logits"], seq["action"], target, value, weight, rho,
-                                              cfg.actor_entropy)
-        actor_norm = self.actor_opt.step(actor_loss, after_backward=actor.accumulate_grads)
-
-        critic_value = self.critic(seq["feat"][:-1].detach()).squeeze(-1).float()
-        critic_loss = critic_regression(critic_value, target, weight)
+        actor = None if self._actor_loss is not None else self.actor.stepwise()
+        with frozen(world_model):
+            actor_loss, seq = (self._actor_loss or self.actor_loss)(world_model, start, is_terminal.flatten(0, 1),
+                                                                   actor)
+        actor_norm = self.actor_opt.step(actor_loss, after_backward=actor.accumulate_grads if actor else None)
+        critic_loss, critic_value = (self._critic_loss or self.critic_loss)(seq["feat"], seq["target"], seq["weight"])
         critic_norm = self.critic_opt.step(critic_loss)
 
         return {
             "actor/loss": actor_loss.detach(),
-            "actor/entropy": entropy.mean().detach(),
+            "actor/entropy": seq["entropy"].mean().detach(),
             "actor/grad_norm": actor_norm,
             "critic/loss": critic_loss.detach(),
             "critic/value": critic_value.mean().detach(),
-            "critic/target": target.mean().detach(),
+            "critic/target": seq["target"].mean().detach(),
             "critic/grad_norm": critic_norm,
             "imagine/reward": seq["reward"].mean().detach(),
             "imagine/discount": seq["discount"].mean().detach(),

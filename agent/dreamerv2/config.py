@@ -99,8 +99,10 @@ class TrainConfig(LoopConfig):
     replay_capacity: int = 2_000_000
     """Replay capacity in agent steps; oldest whole episodes are dropped first."""
     compile: bool = False
-    """torch.compile the conv encoder and decoder (the recurrent loops stay eager; on a GPU `cuda_graphs` is the
-    measured way to remove launch overhead). Not covered by the tests."""
+    """torch.compile the update's losses (world model; actor with imagination; critic), their backward and
+    the acting step (DreamerV2._compile; tests/test_dreamer_compile.py: equal to eager to rounding). Random
+    draws stay torch's own, so the run is the eager one up to rounding. With `cuda_graphs` on a GPU the
+    compiled kernels are replayed as one graph. The first update compiles: minutes."""
     cuda_graphs: bool = False
     """On a GPU, capture the whole update (world model, actor, critic, their Adam steps) as one CUDA graph
     (agent/cuda_graph.py); no effect on a CPU. Off until an equality check on a GPU has passed

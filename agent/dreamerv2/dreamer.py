@@ -11,6 +11,7 @@ The training loop owns the RNGs (torch's global generator drives every sample he
 from __future__ import annotations
 
 import contextlib
+import functools
 import warnings
 from typing import Any
 
@@ -30,6 +31,7 @@ class DreamerV2(nn.Module):
     """World model + actor-critic, their optimisers, and the acting policy."""
 
     restart_on_life_loss = False  # the latent carries on across lives (agent.learner.EvalPolicy)
+    compile_backend = "inductor"  # torch.compile's backend under train.compile (tests trace with "aot_eager")
 
     def __init__(self, config: Config, obs_shape: tuple[int, int, int], num_actions: int, device: torch.device):
         super().__init__()
@@ -55,9 +57,17 @@ class DreamerV2(nn.Module):
         self._update = GraphedStep(self._update_step, device, graphs)
 
     def _compile(self) -> None:
-        wm = self.world_model
-        wm.encoder = torch.compile(wm.encoder)
-        wm.decoder = torch.compile(wm.decoder)
+        """torch.compile the update's three losses (world model, actor with imagination, critic;
+        their backward comes compiled with them) and the acting step. The optimiser steps stay
+        fused Adam. Random draws keep torch's own generator (`fallback_random`), so a compiled
+        run draws the same numbers as an eager one and resumes exactly the same way."""
+        import torch._inductor.config
+
+        torch._inductor.config.fallback_random = True
+        compiler = functools.partial(torch.compile, backend=self.compile_backend, dynamic=False)
+        self.world_model.compile_update(compiler)
+        self.behavior.compile_update(compiler)
+        self._act_step = compiler(self._act_step)
 
     def _precision(self) -> contextlib.AbstractContextManager:
         if self._autocast:
@@ -82,12 +92,18 @@ class DreamerV2(nn.Module):
         obs = obs.to(self.device, non_blocking=True)
         is_first = is_first.to(self.device, non_blocking=True)
         with self._precision():
-            wm = self.world_model
-            proj = wm.rssm.project_embed(wm.encoder(obs))
-            latent = wm.rssm.obs_step(latent, prev_action, proj, is_first)
-            action = self.behavior.act(wm.rssm.features(latent), mode)
-        action = action.detach().float()
+            latent, action = self._act_step(obs, is_first, latent, prev_action, mode)
         return action.argmax(-1).cpu(), (latent, action)
+
+    def _act_step(self, obs: torch.Tensor, is_first: torch.Tensor, latent: State, prev_action: torch.Tensor,
+                  mode: str) -> tuple[State, torch.Tensor]:
+        """act's device work: encoder, one posterior step, the actor. Returns (latent, one-hot
+        actions [N, A] as float)."""
+        wm = self.world_model
+        proj = wm.rssm.project_embed(wm.encoder(obs))
+        latent = wm.rssm.obs_step(latent, prev_action, proj, is_first)
+        action = self.behavior.act(wm.rssm.features(latent), mode)
+        return latent, action.detach().float()
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """One full update on a replay batch; returns metrics as detached 0-d tensors.

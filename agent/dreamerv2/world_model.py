@@ -7,6 +7,8 @@ Loss (DreamerV2 Eq. 2 with the reference scales):
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 from torch import nn
 
@@ -32,6 +34,7 @@ class WorldModel(nn.Module):
         self.reward_head = MLP(feat, 1, model.mlp_layers, model.mlp_units, zero_init_output=True)
         self.discount_head = MLP(feat, 1, model.mlp_layers, model.mlp_units)
         self.optimizer = Optimizer(self.parameters(), model.lr, model.eps, model.grad_clip, model.weight_decay)
+        self._compiled_loss: Callable | None = None
 
     def reward(self, feat: torch.Tensor) -> torch.Tensor:
         """Mode of the reward head (in tanh-reward units): [..., F] -> [...]."""
@@ -63,12 +66,24 @@ class WorldModel(nn.Module):
         metrics["model/post_entropy"] = _latent_entropy(post["logits"]).detach()
         return loss, post, metrics
 
+    def compile_update(self, compiler: Callable[[Callable], Callable]) -> None:
+        """Compute the loss (forward, and the backward autograd builds from it) with
+        `compiler(self.loss)` (a `torch.compile`) in `train_step`. The loop then uses the plain
+        layers: the stepwise ones record into Python dicts in backward, which a compiler cannot
+        trace, and a compiler schedules the per-step weight gradients itself."""
+        self._compiled_loss = compiler(self.loss)
+
     def train_step(self, batch: dict[str, torch.Tensor]) -> tuple[State, dict[str, torch.Tensor]]:
         """One optimiser step on the world-model loss. Returns (detached posteriors, metrics)."""
-        layers = self.rssm.loop_layers(stepwise=True)
-        loss, post, metrics = self.loss(batch, layers)
+        if self._compiled_loss is not None:
+            loss, post, metrics = self._compiled_loss(batch)
+            after_backward = None
+        else:
+            layers = self.rssm.loop_layers(stepwise=True)
+            loss, post, metrics = self.loss(batch, layers)
+            after_backward = layers.accumulate_grads
         metrics["model/loss"] = loss.detach()
-        metrics["model/grad_norm"] = self.optimizer.step(loss, after_backward=layers.accumulate_grads)
+        metrics["model/grad_norm"] = self.optimizer.step(loss, after_backward=after_backward)
         return {k: v.detach() for k, v in post.items()}, metrics
 
 

@@ -10,7 +10,8 @@ random numbers as eager does. Over many updates the runs drift apart (Adam turns
 gradient differences into full steps, and prioritised sampling then picks other batches): measured
 on an H200, 200 updates, TF32 off, at commit f229adc (before first_replays was printed): max
 relative loss difference 0.22 (DER, no noise), 0.048 (DER), 0.0026 (IQN, uniform replay).
-Last, DreamerV2 (`train.cuda_graphs`, off by default until this check passes) on random batches.
+Last, DreamerV2 on random batches: `train.cuda_graphs` (off by default until this check passes),
+and `train.compile` captured as CUDA graphs (its first update, the compilation, timed apart).
     python benchmarks/gpu/check_graphs.py [--updates 200]
 """
 
@@ -68,25 +69,37 @@ def run(learner, updates: int) -> tuple[list[float], float]:
     return timed_losses(lambda _: learner.update()["loss"], learner.device, updates)
 
 
-def dreamer_case(updates: int, device: torch.device) -> dict:
-    """DreamerV2 at the atari100k preset: the same random batches through an eager and a graphed model."""
+DREAMER_VARIANTS = {"graphs": ["train.cuda_graphs=true"], "compile+graphs": ["train.compile=true", "train.cuda_graphs=true"]}
+
+
+def dreamer_case(updates: int, device: torch.device) -> list[dict]:
+    """DreamerV2 at the atari100k preset: the same random batches through an eager model and each of
+    DREAMER_VARIANTS (CUDA graphs; torch.compile captured as CUDA graphs), one row per variant."""
     from agent.bench import random_batch
     from agent.dreamerv2.dreamer import DreamerV2
 
-    losses, ms, models = {}, {}, {}
-    for graphs in (False, True):
-        config = resolve_config(("atari100k",), [f"train.cuda_graphs={str(graphs).lower()}"])
+    def trained(overrides: list[str]) -> tuple[DreamerV2, list[float], float, float]:
+        config = resolve_config(("atari100k",), overrides)
         torch.manual_seed(0)
         model = DreamerV2(config, (1, 64, 64), 6, device)
         torch.manual_seed(1)
         batches = [random_batch(config.train.batch_length, config.train.batch_size, 6) for _ in range(4)]
-        losses[graphs], ms[graphs] = timed_losses(
-            lambda i: float(model.train_step(batches[i % len(batches)])["model/loss"]), device, updates)
-        models[graphs] = model
-    graphed = models[True]._update
-    return {"algo": "dreamerv2", "updates": updates, "captured": graphed.captured,
-            **agreement(losses[False], losses[True], graphed.warmup),
-            "eager_ms_per_update": round(ms[False], 3), "graph_ms_per_update": round(ms[True], 3)}
+        start = time.perf_counter()
+        first = float(model.train_step(batches[0])["model/loss"])  # compiles, with train.compile
+        first_s = time.perf_counter() - start
+        losses, ms = timed_losses(
+            lambda i: float(model.train_step(batches[(i + 1) % len(batches)])["model/loss"]), device, updates - 1)
+        return model, [first] + losses, ms, first_s
+
+    _, eager_losses, eager_ms, _ = trained([])
+    rows = []
+    for name, overrides in DREAMER_VARIANTS.items():
+        model, losses, ms, first_s = trained(overrides)
+        rows.append({"algo": "dreamerv2", "variant": name, "updates": updates, "captured": model._update.captured,
+                     **agreement(eager_losses, losses, model._update.warmup),
+                     "eager_ms_per_update": round(eager_ms, 3), "variant_ms_per_update": round(ms, 3),
+                     "first_update_s": round(first_s, 1)})
+    return rows
 
 
 def main() -> None:
@@ -108,7 +121,8 @@ def main() -> None:
             **agreement(eager_losses, graph_losses, graphed._learn.warmup), "max_param_diff": param_diff,
             "eager_ms_per_update": round(eager_ms, 3), "graph_ms_per_update": round(graph_ms, 3),
         }), flush=True)
-    print(json.dumps(dreamer_case(min(args.updates, 60), device)), flush=True)
+    for row in dreamer_case(min(args.updates, 60), device):
+        print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@
 #   bash benchmarks/gpu/session.sh OUT SECONDS [GAMES]
 #   CHECK=0 BENCH=0 EAGER=0 DREAMER=0 RESERVE=90: leave out the graph check, the DER/IQN benches,
 #   their eager (no CUDA graph) twins or the DreamerV2 benches; seconds kept for the final checkpoints.
+#   COMPILE=1: also bench DreamerV2 with train.compile (+ CUDA graphs), fp32 and bf16.
 # Wheels in .whl/ (ale-py, gymnasium, farama-notifications for the machine's Python) are
 # installed first when present: the GPU image has torch but no ALE.
 set -uo pipefail
@@ -31,7 +32,8 @@ bench() {  # name, then bench arguments
 import json, sys
 r = json.load(open(sys.argv[1]))
 u = r.get("update", r)
-keys = ("update_ms", "update_min_ms", "act_step_ms", "projected_run_h", "update_s", "update_min_s", "gflop_per_s", "precision")
+keys = ("update_ms", "update_min_ms", "act_step_ms", "projected_run_h", "update_s", "update_min_s", "first_update_s",
+        "gflop_per_s", "precision")
 print({k: (round(u[k], 4) if isinstance(u[k], float) else u[k]) for k in keys if k in u})
 PY
 }
@@ -53,6 +55,12 @@ fi
 if [ "${DREAMER:-1}" = 1 ]; then
     bench dreamerv2_fp32 --updates "$DREAMER_UPDATES"
     bench dreamerv2_bf16 --updates "$DREAMER_UPDATES" --set train.precision=bf16
+    bench dreamerv2_graphs --updates "$DREAMER_UPDATES" --set train.cuda_graphs=true
+    if [ "${COMPILE:-0}" = 1 ]; then  # torch.compile's first update compiles for minutes
+        bench dreamerv2_compiled --updates "$DREAMER_UPDATES" --set train.compile=true --set train.cuda_graphs=true
+        bench dreamerv2_compiled_bf16 --updates "$DREAMER_UPDATES" --set train.compile=true \
+            --set train.cuda_graphs=true --set train.precision=bf16
+    fi
 fi
 # IQN, one process per game on the one GPU, stopped (checkpointing) RESERVE s before the deadline.
 left=$(( BUDGET - ($(date +%s) - START) - ${RESERVE:-90} ))

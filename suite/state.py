@@ -8,6 +8,8 @@ States: pending, running, requeued, done, failed, cancelled, missing.
   the requeue limit, OUT_OF_MEMORY, NODE_FAIL...). `--retry-failed` resubmits these.
 - cancelled: the job was cancelled (scancel, or a local sweep stopped with Ctrl-C).
 - missing: never submitted, or its job is gone without a trace. A plain `sweep` submits these.
+  (A folder with no sweep job whose metrics are fresh, an `atari100k train` run by hand, counts
+  as running.)
 """
 
 from __future__ import annotations
@@ -74,6 +76,11 @@ def _pid_alive(pid: int | None) -> bool:
     return True
 
 
+def _fresh(facts: RunFacts, now: float) -> bool:
+    """Whether the run's metrics changed in the last FRESH_S seconds (taken as running)."""
+    return facts.metrics_mtime is not None and now - facts.metrics_mtime < FRESH_S
+
+
 def _local_state(facts: RunFacts, now: float) -> tuple[str, str | None]:
     """State of a run whose latest job is a local worker."""
     job = facts.job or {}
@@ -83,8 +90,7 @@ def _local_state(facts: RunFacts, now: float) -> tuple[str, str | None]:
         if _pid_alive(job.get("pid")):
             return "pending", None
         return "cancelled", "local sweep stopped before the run finished"
-    fresh = facts.metrics_mtime is not None and now - facts.metrics_mtime < FRESH_S
-    return ("running", None) if fresh else ("cancelled", f"local run on {job.get('host')} is not progressing")
+    return ("running", None) if _fresh(facts, now) else ("cancelled", f"local run on {job.get('host')} is not progressing")
 
 
 def classify(facts: RunFacts, slurm: dict[str, JobState] | None, now: float) -> tuple[str, str | None, str | None]:
@@ -99,6 +105,8 @@ def classify(facts: RunFacts, slurm: dict[str, JobState] | None, now: float) -> 
     if job is None:
         if failed_is_current:
             return "failed", failed_error, None
+        if _fresh(facts, now):  # `atari100k train` run by hand (no sweep job), still writing
+            return "running", "no sweep job: `atari100k train` run by hand", None
         return "missing", None, None
     if job.get("executor") == "local":
         if failed_is_current:
@@ -110,8 +118,7 @@ def classify(facts: RunFacts, slurm: dict[str, JobState] | None, now: float) -> 
         # No Slurm here (e.g. a laptop with a copy of results/): trust the folder.
         if failed_is_current:
             return "failed", failed_error, None
-        fresh = facts.metrics_mtime is not None and now - facts.metrics_mtime < FRESH_S
-        return ("running" if fresh else "pending"), None, None
+        return ("running" if _fresh(facts, now) else "pending"), None, None
     known = slurm.get(job_id)
     if known is None:
         if failed_is_current:

@@ -55,7 +55,8 @@ class SweepStatus:
 
 
 def overall_eta(rows: list[RunStatus]) -> float | None:
-    """Remaining steps of unfinished runs / the summed throughput of the running ones.
+    """Remaining steps of unfinished runs / the summed throughput of the running ones, and at
+    least the longest running run's own ETA (one run goes no faster than its throughput).
 
     Rough by design: it assumes the current number of running runs continues and that
     queued runs train as fast as the running ones.
@@ -65,7 +66,8 @@ def overall_eta(rows: list[RunStatus]) -> float | None:
     if not running or not speeds:
         return None
     remaining = sum(max(0, (r.budget or 0) - r.step) for r in rows if r.state in ACTIVE_STATES)
-    return remaining / sum(r.sps for r in running)
+    longest = max((r.eta_s for r in running if r.eta_s is not None), default=0.0)
+    return max(remaining / sum(r.sps for r in running), longest)
 
 
 def sweep_status(sweep: str | Path, use_slurm: bool = True, results_root: str | Path = "results") -> SweepStatus:

@@ -21,7 +21,7 @@ from suite.plan import PlannedRun, SweepRequest, parse_algos, parse_seeds, plan_
 from suite.profile import SlurmProfile, load_profile, with_flags
 from suite.slurm_executor import chunks
 from suite.state import RunStatus
-from suite.status import format_table, sweep_status
+from suite.status import format_table, overall_eta, sweep_status
 from suite.sweep import make_request, select_runs
 
 
@@ -240,7 +240,7 @@ def test_unreachable_slurm_exit_2_nothing_submitted(tmp_path, monkeypatch, capsy
 # ------------------------------------------------------------------ status on synthetic run folders
 def _synthetic_sweep(root: Path) -> Path:
     out = root / "sweep"
-    request, planned = make_request("Pong,Breakout", "3", ["debug"], [], 300, out=out)
+    request, planned = make_request("Pong,Breakout", "4", ["debug"], [], 300, out=out)
     write_manifest(request, planned, None)
     now = time.time()
 
@@ -267,7 +267,8 @@ def _synthetic_sweep(root: Path) -> Path:
              "worker_pid": os.getpid(), "worker_started_at": "t"}
     folder("Breakout", 0, 150, job=local)
     folder("Breakout", 1, 50, job=dict(local, pid=2**22 + 12345, worker_pid=None))  # dead pool
-    return out  # Breakout/seed_2: never submitted
+    folder("Breakout", 3, 120)  # no job: `atari100k train` run by hand, fresh metrics
+    return out  # Breakout/seed_2, Pong/seed_3: never submitted
 
 
 def test_status_from_folders_alone(tmp_path):
@@ -276,14 +277,17 @@ def test_status_from_folders_alone(tmp_path):
     states = {row.dir: row.state for row in status.rows}
     assert states == {"dreamerv2/Pong/seed_0": "done", "dreamerv2/Pong/seed_1": "running",
                       "dreamerv2/Pong/seed_2": "failed", "dreamerv2/Breakout/seed_0": "running",
-                      "dreamerv2/Breakout/seed_1": "cancelled", "dreamerv2/Breakout/seed_2": "missing"}
+                      "dreamerv2/Breakout/seed_1": "cancelled", "dreamerv2/Breakout/seed_2": "missing",
+                      "dreamerv2/Breakout/seed_3": "running", "dreamerv2/Pong/seed_3": "missing"}
+    by_hand = next(r for r in status.rows if r.dir == "dreamerv2/Breakout/seed_3")
+    assert "by hand" in by_hand.error and by_hand.eta_s is not None
     failed = next(r for r in status.rows if r.state == "failed")
     assert failed.error == "RuntimeError: CUDA out of memory"
     running = next(r for r in status.rows if r.dir == "dreamerv2/Pong/seed_1")
     assert running.step == 100 and running.budget == 300 and running.eta_s == pytest.approx(20.0)
     assert status.totals["done"] == 1 and status.eta_s is not None
     table = format_table(status)
-    assert "CUDA out of memory" in table and "6 runs: 2 running, 1 done, 1 failed, 1 cancelled, 1 missing" in table
+    assert "CUDA out of memory" in table and "8 runs: 3 running, 1 done, 1 failed, 1 cancelled, 2 missing" in table
     assert table.splitlines()[0].split()[:3] == ["algo", "game", "seed"] and table.splitlines()[1].startswith("dreamerv2")
     assert "Slurm not consulted" in table
 
@@ -297,7 +301,7 @@ def test_status_cli_json_without_torch(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
-    assert result["rc"] == 0 and result["status"]["totals"]["failed"] == 1 and len(result["status"]["runs"]) == 6
+    assert result["rc"] == 0 and result["status"]["totals"]["failed"] == 1 and len(result["status"]["runs"]) == 8
     assert {run["algo"] for run in result["status"]["runs"]} == {"dreamerv2"}
 
 
@@ -325,3 +329,16 @@ def test_demo_scores_each_algorithm_under_its_own_name():
                           "DreamerV2 debug preset (pipeline check)", "--name", "DER debug preset (pipeline check)"]
     with pytest.raises(UsageError, match="unknown algorithm"):
         commands("dreamerv2,nope")
+
+
+def test_overall_eta_is_at_least_the_longest_running_run():
+    def row(seed, step, sps, state="running"):
+        eta = (300 - step) / sps if state == "running" else None
+        return RunStatus("der", "Pong", seed, f"der/Pong/seed_{seed}", state, step, 300, sps, eta, None, None, 1,
+                         None, None)
+
+    # Two runs at 1 step/s, 10 and 250 steps left: 260 / 2 = 130 s of summed work, but the
+    # second alone needs 250 s.
+    assert overall_eta([row(0, 290, 1.0), row(1, 50, 1.0)]) == pytest.approx(250.0)
+    # A third run waiting to start: the work divided over the two running runs dominates.
+    assert overall_eta([row(0, 290, 1.0), row(1, 200, 1.0), row(2, 0, None, "pending")]) == pytest.approx(205.0)

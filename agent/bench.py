@@ -56,7 +56,8 @@ def random_batch(steps: int, size: int, num_actions: int, channels: int = 1, ima
 
 def bench_update(presets: tuple[str, ...], updates: int, overrides: list[str] = ()) -> dict[str, Any]:
     """Mean and min seconds of one full update at the presets' sizes (after 3 untimed updates: the
-    first, timed apart as `first_update_s`, then the FLOP and op counts)."""
+    first, timed apart as `first_update_s`, then the FLOP and op counts; with train.compile the
+    counts are the eager twin's)."""
     import torch
 
     from agent.config import resolve_config
@@ -72,8 +73,17 @@ def bench_update(presets: tuple[str, ...], updates: int, overrides: list[str] = 
     batch = {k: v.to(device) for k, v in batch.items()}
     # The first update also builds the lazy state (Adam's moments) and, with train.compile, compiles.
     (first_update_s,) = seconds_per_call(lambda: model.train_step(batch), device, 1)
-    gflop = update_gflop(model, batch)
-    ops = count_ops(lambda: model.train_step(batch))
+    counted = model
+    if config.train.compile:
+        # Counting runs under a dispatch mode, and Dynamo then stops using the compiled code for
+        # good: count the eager twin (the ops the compiled graphs replace), and warm the compiled
+        # model up with the same two untimed updates (CUDA-graph warm-up calls).
+        counted = DreamerV2(resolve_config(presets, [*overrides, "train.compile=false"]),
+                            (1, config.env.image_size, config.env.image_size), 6, device)
+        seconds_per_call(lambda: model.train_step(batch), device, 2)
+    gflop = update_gflop(counted, batch)
+    ops = count_ops(lambda: counted.train_step(batch))
+    del counted
     times = seconds_per_call(lambda: model.train_step(batch), device, updates)
     mean = sum(times) / len(times)
     return {

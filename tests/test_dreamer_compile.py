@@ -53,16 +53,30 @@ def _run(compile: bool, overrides: dict, batches: list, monkeypatch) -> tuple[li
 @pytest.mark.parametrize("backend", ["aot_eager", pytest.param("inductor", marks=pytest.mark.inductor)])
 @pytest.mark.parametrize("overrides", [{}, {"behavior.actor_grad_mix": 0.0}], ids=["reinforce", "dynamics"])
 def test_a_compiled_update_equals_the_eager_one(monkeypatch, backend, overrides):
-    monkeypatch.setattr(DreamerV2, "compile_backend", backend)
+    calls = []
+
+    def counting(graph, example_inputs):
+        """`backend`, counting each run of the compiled code (Dynamo may silently run eager code)."""
+        compiled = torch._dynamo.lookup_backend(backend)(graph, example_inputs)
+
+        def run(*args):
+            calls.append(1)
+            return compiled(*args)
+        return run
+
+    monkeypatch.setattr(DreamerV2, "compile_backend", staticmethod(counting))
     torch._dynamo.reset()  # graphs of an earlier test's models would be reused: compile afresh
     counters = torch._dynamo.utils.counters
     counters.clear()
     batches = _batches(3)
     eager = _run(False, overrides, batches, monkeypatch)
+    assert not calls
     compiled = _run(True, overrides, batches, monkeypatch)
     # Five graphs (world-model loss, actor loss with imagination, critic loss, acting in each
-    # mode), no graph break: the whole update is captured.
+    # mode), no graph break: the whole update is captured, and every update (three graphs) and
+    # every acting step ran compiled code.
     assert counters["stats"]["unique_graphs"] == 5 and not counters["graph_break"]
+    assert len(calls) == 3 * len(batches) + 3
     tolerance = {"rtol": 1e-4, "atol": 1e-5} if backend == "inductor" else {"rtol": 1e-5, "atol": 1e-6}
     for update, (want, got) in enumerate(zip(eager[0], compiled[0])):
         assert want.keys() == got.keys()

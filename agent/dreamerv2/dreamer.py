@@ -31,7 +31,8 @@ class DreamerV2(nn.Module):
     """World model + actor-critic, their optimisers, and the acting policy."""
 
     restart_on_life_loss = False  # the latent carries on across lives (agent.learner.EvalPolicy)
-    compile_backend = "inductor"  # torch.compile's backend under train.compile (tests trace with "aot_eager")
+    # torch.compile's backend under train.compile (a name or a staticmethod; tests use "aot_eager").
+    compile_backend = "inductor"
 
     def __init__(self, config: Config, obs_shape: tuple[int, int, int], num_actions: int, device: torch.device):
         super().__init__()
@@ -59,8 +60,9 @@ class DreamerV2(nn.Module):
     def _compile(self) -> None:
         """torch.compile the update's three losses (world model, actor with imagination, critic;
         their backward comes compiled with them) and the acting step. The optimiser steps stay
-        fused Adam. Random draws keep torch's own generator (`fallback_random`), so a compiled
-        run draws the same numbers as an eager one and resumes exactly the same way."""
+        fused Adam. Random draws keep torch's own generator (`fallback_random`, an inductor setting
+        for the whole process: a run process compiles only this model), so a compiled run draws
+        the same numbers as an eager one and resumes exactly the same way."""
         import torch._inductor.config
 
         torch._inductor.config.fallback_random = True

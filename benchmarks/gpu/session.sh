@@ -7,6 +7,7 @@
 #   CHECK=0 BENCH=0 EAGER=0 DREAMER=0 RESERVE=90: leave out the graph check, the DER/IQN benches,
 #   their eager (no CUDA graph) twins or the DreamerV2 benches; seconds kept for the final checkpoints.
 #   COMPILE=1: also bench DreamerV2 with train.compile (+ CUDA graphs), fp32 and bf16.
+#   IQN_SET="eval.every=0": config overrides for the IQN runs (space-separated KEY=VALUE).
 # Wheels in .whl/ (ale-py, gymnasium, farama-notifications for the machine's Python) are
 # installed first when present: the GPU image has torch but no ALE.
 set -uo pipefail
@@ -67,8 +68,10 @@ left=$(( BUDGET - ($(date +%s) - START) - ${RESERVE:-90} ))
 echo "== IQN on $GAMES for at most $left s"
 pids=()
 for game in $GAMES; do
+    # shellcheck disable=SC2086  # IQN_SET: space-separated KEY=VALUE overrides
     OMP_NUM_THREADS=2 timeout -k 40 -s TERM "$left" python3 -m atari100k train "$game" --seed 0 --algo iqn \
-        --out "$RUNS/iqn/$game/seed_0" --no-progress > "$OUT/results/iqn_$game.log" 2>&1 &
+        --out "$RUNS/iqn/$game/seed_0" --no-progress ${IQN_SET:+$(printf -- '--set %s ' $IQN_SET)} \
+        > "$OUT/results/iqn_$game.log" 2>&1 &
     pids+=($!)
 done
 wait "${pids[@]}"

@@ -68,7 +68,8 @@ def bench_update(presets: tuple[str, ...], updates: int, overrides: list[str] = 
     device = resolve_device(config.train.device)
     keep_freed_memory()  # as train_run does
     torch.manual_seed(0)
-    model = DreamerV2(config, (1, config.env.image_size, config.env.image_size), 6, device)
+    obs_shape = (1, config.env.image_size, config.env.image_size)
+    model = DreamerV2(config, obs_shape, 6, device)
     batch = random_batch(config.train.batch_length, config.train.batch_size, 6, image=config.env.image_size)
     batch = {k: v.to(device) for k, v in batch.items()}
     # The first update also builds the lazy state (Adam's moments) and, with train.compile, compiles.
@@ -78,8 +79,7 @@ def bench_update(presets: tuple[str, ...], updates: int, overrides: list[str] = 
         # Counting runs under a dispatch mode, and Dynamo then stops using the compiled code for
         # good: count the eager twin (the ops the compiled graphs replace), and warm the compiled
         # model up with the same two untimed updates (CUDA-graph warm-up calls).
-        counted = DreamerV2(resolve_config(presets, [*overrides, "train.compile=false"]),
-                            (1, config.env.image_size, config.env.image_size), 6, device)
+        counted = DreamerV2(resolve_config(presets, [*overrides, "train.compile=false"]), obs_shape, 6, device)
         seconds_per_call(lambda: model.train_step(batch), device, 2)
     gflop = update_gflop(counted, batch)
     ops = count_ops(lambda: counted.train_step(batch))

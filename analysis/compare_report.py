@@ -10,6 +10,7 @@ written atomically.
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -111,10 +112,24 @@ def _runs_cell(values: list[float], fmt) -> str:
     return f"median {fmt(float(np.median(values)))} [{fmt(min(values))}, {fmt(max(values))}] ({len(values)} runs)"
 
 
+def same_algorithm(c: Comparison) -> bool:
+    """Whether both sides run one algorithm, by the first word of their labels: "DER (ours)" and
+    "DER (Dopamine, Agarwal et al.)" do (a reproduction check); "IQN (ours)" and DER do not."""
+    def family(label: str) -> str:
+        return re.split(r"[\s(]", label.strip(), maxsplit=1)[0].lower()
+
+    return family(c.ours.label) == family(c.against.label)
+
+
 def _markdown(c: Comparison) -> str:
     ours, them = c.ours.label, c.against.label
-    out = [f"**Reproduction check: {ours} against {them} on {len(c.games)} game"
+    same = same_algorithm(c)
+    title = "Reproduction check" if same else "Comparison (different algorithms, not a reproduction check)"
+    out = [f"**{title}: {ours} against {them} on {len(c.games)} game"
            f"{'s' if len(c.games) != 1 else ''}**", "", headline(c), ""]
+    if not same:
+        out += [f"{ours} and {them} are different algorithms: each verdict says whether {ours}'s scores can be "
+                f"told apart from {them}'s, not that {them} was reproduced.", ""]
     if c.protocol.differences:
         out += [f"Compared despite {len(c.protocol.differences)} protocol difference(s) (listed under Protocol): "
                 f"the scores are not measured alike.", ""]
@@ -162,7 +177,7 @@ def comparison_json(c: Comparison) -> dict[str, Any]:
 
     return {
         "ours": side(c.ours), "against": side(c.against),
-        "verdict": c.verdict, "headline": headline(c).replace("**", ""),
+        "verdict": c.verdict, "headline": headline(c).replace("**", ""), "same_algorithm": same_algorithm(c),
         "aggregate": {"iqm_hns": {label: _estimate_json(e) for label, e in c.iqm.items()},
                       "probability_of_improvement": _estimate_json(c.poi),
                       "runs_per_game": c.runs, "games": len(c.games), "bootstrap": c.bootstrap},

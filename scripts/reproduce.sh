@@ -31,6 +31,7 @@ run_one() {
     local algo=$1 game=$2 seed=$3
     case " $ALGOS " in *" $algo "*) ;; *) return 0 ;; esac
     local out="$RUNS/$algo/$game/seed_$seed" keep="results/reproduction/$algo/$game/seed_$seed"
+    [ -f "$keep/DONE" ] && return 0  # finished and committed, here or elsewhere (a GPU lease)
     OMP_NUM_THREADS=1 "$PYTHON_BIN" -m atari100k train "$game" --seed "$seed" --algo "$algo" \
         --out "$out" --no-progress > "$RUNS/$algo-$game-$seed.log" 2>&1 || return 0
     if [ -f "$out/DONE" ]; then

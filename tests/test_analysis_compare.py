@@ -146,7 +146,7 @@ def test_der_split_in_two_reads_reproduced():
 def test_der_runs_against_shipped_der_through_the_cli(capsys, tmp_path):
     ours, _ = _split(seed=1)
     data = _json(capsys, str(_csv(ours, "DER redrawn", tmp_path / "ours.csv")), "--against", "DER")
-    assert data["verdict"] == "reproduced" and data["against"]["label"] == DER_LABEL
+    assert data["verdict"] == "reproduced" and data["against"]["label"] == DER_LABEL and data["same_algorithm"]
     poi = data["aggregate"]["probability_of_improvement"]
     assert poi["ci"][0] <= 0.5 <= poi["ci"][1]
     counts = data["verdict_counts"]
@@ -249,6 +249,7 @@ def test_run_folders_are_der_ours_and_compared(capsys, tmp_path):
     # Markdown: the table, the verdict line and the footnotes.
     assert main(["compare", *REPS, str(sweep), "--against", "DER"]) == 0
     text = capsys.readouterr().out
+    assert text.startswith("**Reproduction check: DER (ours) against DER (Dopamine") and "different algorithms" not in text
     assert "| Pong | -21.0, -21.0, -20.9 |" in text and "**below**" in text
     assert "mid-rank percentile" in text and "exact Wilcoxon-Mann-Whitney" in text and "200 reps" in text
 
@@ -282,6 +283,12 @@ def test_several_algorithms_need_a_selector(capsys, tmp_path):
     assert data["against"]["label"] == "DER (ours)" and data["verdict"] == "reproduced"
     assert data["aggregate"]["probability_of_improvement"]["value"] == pytest.approx(0.5)
     assert all(r["status"] == "same" for r in data["protocol"]["fields"])
+    # ... which is a comparison of two algorithms, not a reproduction check, and says so.
+    assert data["same_algorithm"] is False
+    assert main(["compare", *REPS, str(sweep), "--algorithm", "iqn", "--against", "DER"]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("**Comparison (different algorithms, not a reproduction check): IQN (ours) against DER")
+    assert "not that DER (Dopamine, Agarwal et al.) was reproduced" in text
 
 
 def test_one_run_per_game_gives_no_overall_verdict(capsys, tmp_path):

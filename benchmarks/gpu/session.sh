@@ -13,7 +13,7 @@
 set -uo pipefail
 OUT=${1:?usage: session.sh OUT SECONDS [GAMES]}
 BUDGET=${2:?usage: session.sh OUT SECONDS [GAMES]}
-GAMES=${3:-"Krull RoadRunner Assault Breakout"}
+GAMES=${3-"Krull RoadRunner Assault Breakout"}  # "" for none
 START=$(date +%s)
 RUNS=${RUNS:-/tmp/gpu_session_runs}  # checkpoints and replay stay on the machine
 mkdir -p "$OUT/results"

@@ -6,6 +6,7 @@
 # not started twice, a stopped one resumes from its checkpoint).
 #   bash benchmarks/gpu/runs.sh OUT SECONDS "iqn/Breakout/0 der/Assault/0 ..."   (ALGO/Game/SEED)
 #   SET="eval.every=0 ...": config overrides for every run (space-separated KEY=VALUE)
+#   PRESETS=atari100k: their presets (atari100k,debug: the tiny test size)
 #   STOP="der/Assault/0 ...": SIGTERM these runs first (checkpointed; frees the GPU for the others)
 #   RESERVE=15: seconds kept before the deadline for copying the logs back
 # Every call copies each run's logs (run.json, metrics.jsonl, episodes.csv, eval.csv, DONE
@@ -18,7 +19,8 @@ SPECS=${3:?usage: runs.sh OUT SECONDS "ALGO/Game/SEED ..."}
 RESERVE=${RESERVE:-15}
 START=$(date +%s)
 RUNS=${RUNS:-/tmp/gpu_session_runs}  # run folders (checkpoints, replay) stay on the machine
-SRC=/tmp/gpu_session_src              # a frozen copy of the code the runs import from
+SRC=${SRC:-/tmp/gpu_session_src}      # a frozen copy of the code the runs import from
+PRESETS=${PRESETS:-atari100k}
 mkdir -p "$OUT" "$RUNS"
 exec > >(tee -a "$OUT/log.txt") 2>&1
 echo "== $(date -u +%FT%TZ) runs.sh $SPECS, $BUDGET s, uid $(id -u)"
@@ -29,7 +31,7 @@ fi
 [ -d /tmp/site ] && export PYTHONPATH=/tmp/site
 if [ ! -d "$SRC" ]; then  # later calls replace the working tree under the running processes
     mkdir -p "$SRC" && cp -r agent analysis suite atari100k pyproject.toml "$SRC/"
-    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+    command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
     lscpu | grep 'Model name'
 fi
 export PYTHONPATH=$SRC${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
@@ -45,7 +47,7 @@ for spec in $SPECS; do
     mkdir -p "$dir"
     # shellcheck disable=SC2086  # SET: space-separated KEY=VALUE overrides
     (cd "$SRC" && OMP_NUM_THREADS=2 exec setsid python3 -m atari100k train "$game" --seed "$seed" --algo "$algo" \
-        --out "$dir" --no-progress ${SET:+$(printf -- '--set %s ' $SET)}) >> "$dir.log" 2>&1 < /dev/null &
+        --preset "$PRESETS" --out "$dir" --no-progress ${SET:+$(printf -- '--set %s ' $SET)}) >> "$dir.log" 2>&1 < /dev/null &
     echo "-- $spec: started"
 done
 any_running() {

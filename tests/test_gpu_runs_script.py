@@ -1,0 +1,39 @@
+"""benchmarks/gpu/runs.sh, the script a GPU lease's full-budget runs go through, run here on the CPU
+with the tiny debug size: a lease is too short to find its bugs there."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SPEC = "der/Breakout/0"
+
+
+def runs_sh(tmp_path: Path, seconds: int) -> str:
+    env = {**os.environ,
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",  # python3 = this venv
+           "RUNS": str(tmp_path / "runs"), "SRC": str(tmp_path / "src"), "WHEELS": str(tmp_path / "no_wheels"),
+           "PRESETS": "atari100k,debug", "RESERVE": "0",
+           "SET": "train.steps=50 train.log_every=25 eval.episodes=1 eval.num_envs=1"}
+    done = subprocess.run(["bash", "benchmarks/gpu/runs.sh", str(tmp_path / "out"), str(seconds), SPEC], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=seconds + 120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_a_detached_run_finishes_its_logs_come_back_and_it_is_never_started_twice(tmp_path):
+    first = runs_sh(tmp_path, 400)
+    assert f"-- {SPEC}: started" in first and f"-- {SPEC}: done at step 50" in first, first
+    kept = tmp_path / "out" / "der" / "Breakout" / "seed_0"
+    assert json.loads((kept / "DONE").read_text())["step"] == 50
+    assert json.loads((kept / "run.json").read_text())["spec"]["algo"] == "der"
+    assert sorted(p.name for p in kept.iterdir()) == sorted(
+        ["DONE", "run.json", "metrics.jsonl", "episodes.csv", "eval.csv", "train.log"])  # no checkpoint, no replay
+    assert (tmp_path / "runs" / "der" / "Breakout" / "seed_0" / "checkpoint.pt").exists()  # it stays behind
+    # The same call again: the finished run is reported, not started again.
+    again = runs_sh(tmp_path, 30)
+    assert "started" not in again and f"-- {SPEC}: done at step 50" in again, again

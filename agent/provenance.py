@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -24,14 +25,22 @@ def project_root() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
-def git_state(root: Path | None = None) -> tuple[str | None, bool | None]:
-    """(commit, dirty) of the project's git checkout; (None, None) when it is not one.
+COMMIT_ENV = "ATARI100K_GIT_COMMIT"
+"""Where a copy of the code without `.git` (a GPU lease, a cluster's scratch copy) is told its commit."""
+
+
+def git_state(root: Path | None = None, environ: dict[str, str] | None = None) -> tuple[str | None, bool | None]:
+    """(commit, dirty) of the project's git checkout; when it is not one, (`$ATARI100K_GIT_COMMIT`,
+    None) if that holds a full 40-hex commit, else (None, None).
 
     Only a checkout whose top level IS the project root counts, so a wheel installed into
     some other repository's virtualenv is not attributed that repository's commit.
-    `dirty` ignores untracked files (results/ and scratch files are not code changes).
+    `dirty` ignores untracked files (results/ and scratch files are not code changes); a commit
+    from the environment has dirty None (nothing here can tell).
     """
     root = root or project_root()
+    told = (os.environ if environ is None else environ).get(COMMIT_ENV, "").strip().lower()
+    fallback = (told, None) if re.fullmatch(r"[0-9a-f]{40}", told) else (None, None)
 
     def git(*args: str) -> str:
         return subprocess.run(
@@ -40,11 +49,11 @@ def git_state(root: Path | None = None) -> tuple[str | None, bool | None]:
 
     try:
         if Path(git("rev-parse", "--show-toplevel")).resolve() != root.resolve():
-            return None, None
+            return fallback
         commit = git("rev-parse", "HEAD")
         dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
     except (OSError, subprocess.SubprocessError):
-        return None, None
+        return fallback
     return commit, dirty
 
 

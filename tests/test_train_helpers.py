@@ -45,3 +45,16 @@ def run_cli(args: list[str], cwd: Path | None = None, timeout: float = 240) -> s
 def csv_steps(path: Path) -> list[int]:
     """The `step` column of episodes.csv / eval.csv."""
     return [int(line.split(",")[0]) for line in path.read_text().splitlines()[1:]]
+
+
+def test_a_copy_of_the_code_without_git_takes_its_commit_from_the_environment(tmp_path):
+    from agent.provenance import COMMIT_ENV, git_state
+
+    copy, commit = tmp_path / "copy", "0123456789abcdef0123456789abcdef01234567"
+    copy.mkdir()
+    assert git_state(copy, {}) == (None, None)
+    assert git_state(copy, {COMMIT_ENV: commit.upper()}) == (commit, None)  # dirty: nothing can tell
+    assert git_state(copy, {COMMIT_ENV: "f06427f"}) == (None, None)  # not a full commit: not taken
+    # A real checkout (this one) says its own commit whatever the environment says.
+    own, dirty = git_state(None, {COMMIT_ENV: commit})
+    assert own != commit and len(own) == 40 and isinstance(dirty, bool)

@@ -29,6 +29,8 @@ EPISODES = "episodes.csv"
 EVAL = "eval.csv"
 CHECKPOINT = "checkpoint.pt"
 DONE = "DONE"
+RUN_LOCK = ".train.lock"
+"""Held (flock) by the one `atari100k train` training the folder; holds "pid N on HOST"."""
 
 # Each log: file name -> header line ("" for JSON lines).
 LOGS: dict[str, str] = {

@@ -48,15 +48,21 @@ from agent.config import config_to_dict
 from agent.device import resolve_device, set_deterministic
 from agent.evaluate import evaluate
 from agent.provenance import utc_now
-from agent.run_folder import CHECKPOINT, RunFolder
+from agent.run_folder import CHECKPOINT, RUN_LOCK, RunFolder
 from agent.spec import RunSpec
 from agent.tensorboard_log import TensorBoardLog
 from atari100k.cpus import usable_cpus
 from atari100k.errors import UsageError
 from atari100k.games import canonical_game
+from atari100k.locking import exclusive_lock
 from atari100k.malloc import keep_freed_memory
 
 CHECKPOINT_VERSION = 2  # 2: the learner plug-in state (algorithms)
+
+
+RUN_LOCK_WAIT_S = 120.0
+"""How long `train` waits for another process to let go of its run folder (a requeued job whose
+predecessor's lock a network filesystem has not released yet) before refusing."""
 
 
 @dataclass(frozen=True)
@@ -367,6 +373,8 @@ def train_run(
 
     Raises UsageError, before writing anything, if the folder holds a run with another game,
     seed or config; else returns at once with "already_done" (nothing touched) if DONE exists.
+    One process trains a folder at a time (an flock on its .train.lock): a second one waits up
+    to RUN_LOCK_WAIT_S, then raises UsageError naming the first.
     When `stop` is set, checkpoints at the next step boundary and returns "interrupted".
     A `spec` built directly with game "toy:<name>" trains on a toy env (tests).
     """
@@ -377,7 +385,19 @@ def train_run(
     if folder.is_done():
         return RunResult("already_done", folder.path, folder.read_done())
     resolve_device(config.train.device)
-    stop = stop or threading.Event()
+
+    def busy(holder: str) -> str:
+        return (f"another `atari100k train` ({holder}) is training {folder.path}; wait for it to finish, or stop it "
+                f"(SIGTERM checkpoints it) and run this command again")
+
+    with exclusive_lock(folder.file(RUN_LOCK), RUN_LOCK_WAIT_S, busy):
+        if folder.is_done():  # finished by the process this one waited for
+            return RunResult("already_done", folder.path, folder.read_done())
+        return _train_locked(spec, config, folder, stop or threading.Event(), progress)
+
+
+def _train_locked(spec: RunSpec, config: Config, folder: RunFolder, stop: threading.Event, progress: bool) -> RunResult:
+    """`train_run` once the folder is checked and locked: restore, run, close."""
     trainer = _Trainer(spec, config, folder, stop, progress)
     try:
         ckpt = None

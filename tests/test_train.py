@@ -28,7 +28,7 @@ def pong_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 def test_pong_smoke_run_folder_is_complete(pong_run: tuple[Path, str]) -> None:
     out, stdout = pong_run
     assert {p.name for p in out.iterdir()} == {
-        "run.json", "metrics.jsonl", "episodes.csv", "eval.csv", "checkpoint.pt", "DONE", "tensorboard"}
+        "run.json", "metrics.jsonl", "episodes.csv", "eval.csv", "checkpoint.pt", "DONE", "tensorboard", ".train.lock"}
     assert sorted(p.name for p in (out / "tensorboard").iterdir()) == ["frames", "steps"]
     run = json.loads((out / "run.json").read_text())
     assert run["spec"] == {"game": "Pong", "seed": 0, "presets": ["debug"],
@@ -107,6 +107,23 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
     assert err.startswith("atari100k train: error: ") and message in err and err.count("\n") == 1, err
     assert folder_digest(out) == before
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_another_train_holds_is_refused_with_its_holder_and_nothing_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from agent import train as train_module
+    from agent.run_folder import RUN_LOCK
+    from atari100k.locking import exclusive_lock
+
+    monkeypatch.setattr(train_module, "RUN_LOCK_WAIT_S", 0.3)
+    out = tmp_path / "run"
+    with exclusive_lock(out / RUN_LOCK, 0.0, str):  # stands for an `atari100k train` still running
+        code = cli.main([*PONG, "--out", str(out), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1, err
+    assert "another `atari100k train` (pid " in err and f"is training {out}" in err
+    assert [p.name for p in out.iterdir()] == [RUN_LOCK]  # no run.json, no logs
 
 
 def test_another_config_is_refused_before_any_write(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -18,10 +18,11 @@ START=$(date +%s)
 RUNS=${RUNS:-/tmp/gpu_session_runs}  # checkpoints and replay stay on the machine
 mkdir -p "$OUT/results"
 exec > >(tee "$OUT/log.txt") 2>&1
-if compgen -G ".whl/*.whl" > /dev/null; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
-        && export PYTHONPATH=/tmp/site
+# Installed once per machine: runs.sh's runs may be importing from /tmp/site right now.
+if [ ! -d /tmp/site ] && compgen -G ".whl/*.whl" > /dev/null; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
 fi
+[ -d /tmp/site ] && export PYTHONPATH=/tmp/site
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 python3 -c "import torch, ale_py; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'ale_py', ale_py.__version__)"
@@ -74,7 +75,7 @@ for game in $GAMES; do
         > "$OUT/results/iqn_$game.log" 2>&1 &
     pids+=($!)
 done
-wait "${pids[@]}"
+(( ${#pids[@]} )) && wait "${pids[@]}"  # a bare `wait` would also wait for the log's tee
 for game in $GAMES; do
     echo "-- $game: $(tail -n 1 "$OUT/results/iqn_$game.log")"
     tail -n 1 "$RUNS/iqn/$game/seed_0/metrics.jsonl" 2>/dev/null

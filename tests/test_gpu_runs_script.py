@@ -37,3 +37,14 @@ def test_a_detached_run_finishes_its_logs_come_back_and_it_is_never_started_twic
     # The same call again: the finished run is reported, not started again.
     again = runs_sh(tmp_path, 30)
     assert "started" not in again and f"-- {SPEC}: done at step 50" in again, again
+
+
+def test_session_sh_with_every_step_off_and_no_games_returns(tmp_path):
+    """`lease.sh` calls session.sh with no IQN games: it must return (a bare `wait` once hung on its log's tee)."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           "CHECK": "0", "BENCH": "0", "DREAMER": "0"}
+    done = subprocess.run(["bash", "benchmarks/gpu/session.sh", str(tmp_path / "out"), "60", ""], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "== IQN on  for at most" in done.stdout and "== done in" in done.stdout
+    assert (tmp_path / "out" / "results.tar.gz").exists() and not (tmp_path / "out" / "results").exists()

@@ -13,16 +13,20 @@ REPO = Path(__file__).resolve().parent.parent
 SPEC = "der/Breakout/0"
 
 
-def runs_sh(tmp_path: Path, seconds: int) -> str:
-    env = {**os.environ,
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",  # python3 = this venv
-           "RUNS": str(tmp_path / "runs"), "SRC": str(tmp_path / "src"), "WHEELS": str(tmp_path / "no_wheels"),
-           "PRESETS": "atari100k,debug", "RESERVE": "0",
-           "SET": "train.steps=50 train.log_every=25 eval.episodes=1 eval.num_envs=1"}
-    done = subprocess.run(["bash", "benchmarks/gpu/runs.sh", str(tmp_path / "out"), str(seconds), SPEC], cwd=REPO,
-                          env=env, capture_output=True, text=True, timeout=seconds + 120)
+def gpu_script(name: str, args: list[str], env: dict[str, str], timeout: float) -> str:
+    """stdout of `bash benchmarks/gpu/NAME ARGS` with this venv's python as python3, no wheels; asserts rc 0."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           "WHEELS": "/nonexistent", **env}
+    done = subprocess.run(["bash", f"benchmarks/gpu/{name}", *args], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=timeout)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
+
+
+def runs_sh(tmp_path: Path, seconds: int) -> str:
+    env = {"RUNS": str(tmp_path / "runs"), "SRC": str(tmp_path / "src"), "PRESETS": "atari100k,debug",
+           "RESERVE": "0", "SET": "train.steps=50 train.log_every=25 eval.episodes=1 eval.num_envs=1"}
+    return gpu_script("runs.sh", [str(tmp_path / "out"), str(seconds), SPEC], env, seconds + 120)
 
 
 def test_a_detached_run_finishes_its_logs_come_back_and_it_is_never_started_twice(tmp_path):
@@ -41,10 +45,6 @@ def test_a_detached_run_finishes_its_logs_come_back_and_it_is_never_started_twic
 
 def test_session_sh_with_every_step_off_and_no_games_returns(tmp_path):
     """`lease.sh` calls session.sh with no IQN games: it must return (a bare `wait` once hung on its log's tee)."""
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           "CHECK": "0", "BENCH": "0", "DREAMER": "0"}
-    done = subprocess.run(["bash", "benchmarks/gpu/session.sh", str(tmp_path / "out"), "60", ""], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "== IQN on  for at most" in done.stdout and "== done in" in done.stdout
+    out = gpu_script("session.sh", [str(tmp_path / "out"), "60", ""], {"CHECK": "0", "BENCH": "0", "DREAMER": "0"}, 120)
+    assert "== IQN on  for at most" in out and "== done in" in out
     assert (tmp_path / "out" / "results.tar.gz").exists() and not (tmp_path / "out" / "results").exists()

@@ -24,26 +24,22 @@ PRESETS=${PRESETS:-atari100k}
 mkdir -p "$OUT" "$RUNS"
 exec > >(tee -a "$OUT/log.txt") 2>&1
 echo "== $(date -u +%FT%TZ) runs.sh $SPECS, $BUDGET s, uid $(id -u)"
-WHEELS=${WHEELS:-.whl}
-if [ ! -d /tmp/site ] && compgen -G "$WHEELS/*.whl" > /dev/null; then  # the GPU image has no ALE
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$WHEELS"/*.whl
-fi
-[ -d /tmp/site ] && export PYTHONPATH=/tmp/site
+source "$(dirname "$0")/site.sh"
 if [ ! -d "$SRC" ]; then  # later calls replace the working tree under the running processes
     mkdir -p "$SRC" && cp -r agent analysis suite atari100k pyproject.toml "$SRC/"
     command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
     lscpu | grep 'Model name'
 fi
 export PYTHONPATH=$SRC${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
-parse() { IFS=/ read -r algo game seed <<< "$1"; dir=$RUNS/$algo/$game/seed_$seed; }
-pid_of() { pgrep -f -- "--out $RUNS/$1 " | head -n 1; }  # $1: ALGO/Game/SEED... as a folder below RUNS
-folder() { parse "$1"; echo "$algo/$game/seed_$seed"; }
+parse() { IFS=/ read -r algo game seed <<< "$1"; dir=$RUNS/$algo/$game/seed_$seed; }  # ALGO/Game/SEED
+pid_of() { pgrep -f -- "--out $1 " | head -n 1; }  # $1: a run folder
 for spec in ${STOP:-}; do
-    pid=$(pid_of "$(folder "$spec")") && [ -n "$pid" ] && kill -TERM "$pid" && echo "-- $spec: SIGTERM to $pid"
+    parse "$spec"
+    pid=$(pid_of "$dir") && [ -n "$pid" ] && kill -TERM "$pid" && echo "-- $spec: SIGTERM to $pid"
 done
 for spec in $SPECS; do
     parse "$spec"
-    if [ -e "$dir/DONE" ] || [ -n "$(pid_of "$(folder "$spec")")" ] || [[ " ${STOP:-} " == *" $spec "* ]]; then continue; fi
+    if [ -e "$dir/DONE" ] || [ -n "$(pid_of "$dir")" ] || [[ " ${STOP:-} " == *" $spec "* ]]; then continue; fi
     mkdir -p "$dir"
     # shellcheck disable=SC2086  # SET: space-separated KEY=VALUE overrides
     (cd "$SRC" && OMP_NUM_THREADS=2 exec setsid python3 -m atari100k train "$game" --seed "$seed" --algo "$algo" \
@@ -51,18 +47,18 @@ for spec in $SPECS; do
     echo "-- $spec: started"
 done
 any_running() {
-    for spec in $SPECS; do [ -n "$(pid_of "$(folder "$spec")")" ] && return 0; done
+    for spec in $SPECS; do parse "$spec"; [ -n "$(pid_of "$dir")" ] && return 0; done
     return 1
 }
 report() {
     for spec in $SPECS; do
         parse "$spec"
-        local dest="$OUT/$(folder "$spec")" step state
+        local dest="$OUT/$algo/$game/seed_$seed" step state
         mkdir -p "$dest"
         cp "$dir"/{run.json,metrics.jsonl,episodes.csv,eval.csv,DONE} "$dest/" 2>/dev/null
         cp "$dir.log" "$dest/train.log" 2>/dev/null
         step=$(tail -n 1 "$dir/metrics.jsonl" 2>/dev/null | python3 -c 'import json,sys; print(json.loads(sys.stdin.read() or "{}").get("step", 0))')
-        state=$([ -e "$dir/DONE" ] && echo done || { [ -n "$(pid_of "$(folder "$spec")")" ] && echo running || echo stopped; })
+        state=$([ -e "$dir/DONE" ] && echo done || { [ -n "$(pid_of "$dir")" ] && echo running || echo stopped; })
         echo "-- $spec: $state at step $step ($(( $(date +%s) - START )) s into this call)"
     done
 }
@@ -73,7 +69,7 @@ done
 report
 # Processes of an ordinary user are ended when the call returns: checkpoint them first.
 if [ "$(id -u)" != 0 ]; then
-    for spec in $SPECS; do pid=$(pid_of "$(folder "$spec")") && [ -n "$pid" ] && kill -TERM "$pid"; done
+    for spec in $SPECS; do parse "$spec"; pid=$(pid_of "$dir") && [ -n "$pid" ] && kill -TERM "$pid"; done
     for _ in $(seq 60); do any_running || break; sleep 1; done
     report
 fi

@@ -9,7 +9,7 @@
 #   COMPILE=1: also bench DreamerV2 with train.compile (+ CUDA graphs), fp32 and bf16.
 #   IQN_SET="eval.every=0": config overrides for the IQN runs (space-separated KEY=VALUE).
 # Wheels in .whl/ (ale-py, gymnasium, farama-notifications for the machine's Python) are
-# installed first when present: the GPU image has torch but no ALE.
+# installed first when present (site.sh): the GPU image has torch but no ALE.
 set -uo pipefail
 OUT=${1:?usage: session.sh OUT SECONDS [GAMES]}
 BUDGET=${2:?usage: session.sh OUT SECONDS [GAMES]}
@@ -18,11 +18,7 @@ START=$(date +%s)
 RUNS=${RUNS:-/tmp/gpu_session_runs}  # checkpoints and replay stay on the machine
 mkdir -p "$OUT/results"
 exec > >(tee "$OUT/log.txt") 2>&1
-# Installed once per machine: runs.sh's runs may be importing from /tmp/site right now.
-if [ ! -d /tmp/site ] && compgen -G ".whl/*.whl" > /dev/null; then
-    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-fi
-[ -d /tmp/site ] && export PYTHONPATH=/tmp/site
+source "$(dirname "$0")/site.sh"
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
 python3 -c "import torch, ale_py; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'ale_py', ale_py.__version__)"

@@ -37,8 +37,9 @@ def _sort_after_existing(root: Path) -> None:
     A resume within a second of the previous start is rare outside tests; it costs under 1 s."""
     stamps = [int(m.group(1)) for f in root.glob("*/events.out.tfevents.*")
               if (m := re.match(r"events\.out\.tfevents\.(\d+)\.", f.name))]
-    if stamps and time.time() < max(stamps) + 1:
-        time.sleep(max(stamps) + 1 - time.time())
+    wait = max(stamps, default=0) + 1 - time.time()
+    if wait > 0:
+        time.sleep(wait)
 
 
 class TensorBoardLog:

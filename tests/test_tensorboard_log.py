@@ -9,12 +9,8 @@ from agent.tensorboard_log import TensorBoardLog
 
 
 def test_event_files_of_resumes_within_one_second_sort_in_the_order_they_were_written(tmp_path):
-    logs = []
     for resumed_from in (None, 1, 2, 3):  # four sessions in quick succession, as a test resumes
-        log = TensorBoardLog(tmp_path, 4, resumed_from)
-        log.flush()
-        logs.append(log)
-        log.close()
+        TensorBoardLog(tmp_path, 4, resumed_from).close()
     names = sorted(p.name for p in (tmp_path / "tensorboard" / "steps").iterdir())
     stamps = [int(name.split(".")[3]) for name in names]
     assert len(names) == 4 and stamps == sorted(set(stamps)), names  # one second each: name order = write order

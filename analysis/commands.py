@@ -86,7 +86,8 @@ def register(verbs: argparse._SubParsersAction) -> None:
     compare.add_argument("--name", action="append", default=[],
                          help="name for OURS (as `table --name`: once for all inputs, or once per input)")
     compare.add_argument("--algorithm", default=None,
-                         help="which algorithm of OURS when it holds several (label such as 'DER (ours)', or 'der')")
+                         help="which algorithm of OURS when it holds several (label such as 'DER (ours)', or 'der'; "
+                              "default: the one of ALGO's algorithm, e.g. DER (ours) --against DER)")
     compare.add_argument("--against-name", default=None, help="name for ALGO when it is a path")
     compare.add_argument("--against-algorithm", default=None,
                          help="which algorithm of ALGO when it is a path holding several")
@@ -196,8 +197,9 @@ def compare_command(args: argparse.Namespace) -> int:
         if args.out and Path(args.out).resolve() == Path(args.figure).resolve():
             raise UsageError("--out and --figure name the same file")
     protocol = parse_protocol_items(args.protocol)
-    ours = side_from_inputs(args.inputs, args.name, args.algorithm, args.allow_partial, protocol=protocol)
     against = side_from_spec(args.against, args.against_name, args.against_algorithm, args.allow_partial)
+    ours = side_from_inputs(args.inputs, args.name, args.algorithm, args.allow_partial, protocol=protocol,
+                            prefer=against.label)
     comparison = build_comparison(ours, against, reps=args.reps, seed=args.seed,
                                   allow_protocol_mismatch=args.allow_protocol_mismatch)
     text = render_comparison(comparison, args.format)

@@ -47,6 +47,7 @@ and draws it. Nothing here prints or writes files.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -89,26 +90,41 @@ class Side:
     notes: list[str] = field(default_factory=list)
 
 
-def _select(labels: list[str], wanted: str | None, what: str, flag: str) -> str:
+def algorithm_family(label: str) -> str:
+    """The algorithm a label names, by its first word: "DER (ours)" and "DER (Dopamine, Agarwal et al.)"
+    -> "der" (one algorithm: a reproduction check); "IQN (ours)" -> "iqn"."""
+    return re.split(r"[\s(]", label.strip(), maxsplit=1)[0].lower()
+
+
+def _select(labels: list[str], wanted: str | None, what: str, flag: str, prefer: str | None = None,
+            notes: list[str] | None = None) -> str:
     if wanted:
         for label in labels:
             if label.lower() in (wanted.lower(), algorithm_label(wanted).lower()):
                 return label
         raise UsageError(f"{flag} {wanted!r} is not among the algorithms of {what}: {', '.join(labels)}")
     if len(labels) > 1:
+        # Several algorithms: the one of the algorithm it is compared with, when exactly one is.
+        same = [label for label in labels if prefer and algorithm_family(label) == algorithm_family(prefer)]
+        if len(same) == 1:
+            if notes is not None:
+                notes.append(f"{what} holds {', '.join(labels)}: compared {same[0]}, the one of the algorithm "
+                             f"it is compared with ({flag} NAME picks another)")
+            return same[0]
         raise UsageError(f"{what} holds several algorithms ({', '.join(labels)}); pick one with {flag} NAME")
     return labels[0]
 
 
 def side_from_inputs(inputs: Sequence[str | Path], names: Sequence[str] = (), algorithm: str | None = None,
                      allow_partial: bool = False, what: str = "OURS", flag: str = "--algorithm",
-                     protocol: dict[str, Any] | None = None) -> Side:
+                     protocol: dict[str, Any] | None = None, prefer: str | None = None) -> Side:
     """Run folders, sweep folders or a long CSV (as `table` reads them) as one Side.
 
     Args:
       inputs, names: as `analysis.scores.load_inputs` (names: --name, once or once per input).
       algorithm: which algorithm of the inputs (label, e.g. "DER (ours)", or run.json's algo,
-        e.g. "der"); None = the only one (UsageError listing them when there are several).
+        e.g. "der"); None = the only one, or among several the one whose algorithm is `prefer`'s
+        (the other side's label; a note says so), else a UsageError listing them.
       allow_partial: score unfinished runs at their latest evaluation (else left out, said).
       protocol: declared protocol fields for CSV inputs (`--protocol`), over their sidecars.
     Returns:
@@ -118,9 +134,10 @@ def side_from_inputs(inputs: Sequence[str | Path], names: Sequence[str] = (), al
     if data.frame.empty:
         raise UsageError(f"{what}: no scores found")
     labels = list(dict.fromkeys(data.frame["algorithm"]))
-    label = _select(labels, algorithm, what, flag)
+    chosen: list[str] = []
+    label = _select(labels, algorithm, what, flag, prefer, chosen)
     others = [a for a in labels if a != label]
-    notes = [n for n in data.notes if not any(n.startswith(f"{o}:") for o in others)]
+    notes = [n for n in data.notes if not any(n.startswith(f"{o}:") for o in others)] + chosen
     final = final_scores(data.frame[data.frame["algorithm"] == label], allow_partial=allow_partial, notes=notes)
     if final.empty:
         raise UsageError(f"{what}: no finished runs of {label} (use --allow-partial to score unfinished ones)")

@@ -10,7 +10,6 @@ written atomically.
 from __future__ import annotations
 
 import json
-import re
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from analysis import aggregate as agg
-from analysis.compare import Comparison, Side
+from analysis.compare import Comparison, Side, algorithm_family
 from analysis.protocol import field_text
 from analysis.output import json_default
 from analysis.rank_test import RankTest
@@ -113,12 +112,9 @@ def _runs_cell(values: list[float], fmt) -> str:
 
 
 def same_algorithm(c: Comparison) -> bool:
-    """Whether both sides run one algorithm, by the first word of their labels: "DER (ours)" and
+    """Whether both sides run one algorithm (`algorithm_family`): "DER (ours)" and
     "DER (Dopamine, Agarwal et al.)" do (a reproduction check); "IQN (ours)" and DER do not."""
-    def family(label: str) -> str:
-        return re.split(r"[\s(]", label.strip(), maxsplit=1)[0].lower()
-
-    return family(c.ours.label) == family(c.against.label)
+    return algorithm_family(c.ours.label) == algorithm_family(c.against.label)
 
 
 def _markdown(c: Comparison) -> str:

@@ -270,9 +270,14 @@ def test_sticky_actions_refused_unless_allowed_then_every_difference_printed(cap
     assert "run.json asks for 10 evaluation episodes" in text
 
 
-def test_several_algorithms_need_a_selector(capsys, tmp_path):
+def test_several_algorithms_take_the_compared_one_or_need_a_selector(capsys, tmp_path):
     sweep = _sweep(tmp_path / "both", algos=("der", "iqn"))
-    assert main(["compare", *REPS, str(sweep), "--against", "DER"]) == 2
+    # --against DER: our DER is the one a reproduction check is about; the notes say it was chosen.
+    data = _json(capsys, str(sweep), "--against", "DER")
+    assert data["ours"]["label"] == "DER (ours)" and data["same_algorithm"] is True
+    assert any("holds DER (ours), IQN (ours): compared DER (ours)" in n for n in data["notes"])
+    # No algorithm of ours is SPR's: which one is meant cannot be guessed.
+    assert main(["compare", *REPS, str(sweep), "--against", "SPR"]) == 2
     err = capsys.readouterr().err
     assert "several algorithms" in err and "DER (ours)" in err and "IQN (ours)" in err and "--algorithm" in err
     data = _json(capsys, str(sweep), "--against", "DER", "--algorithm", "iqn")

@@ -39,6 +39,9 @@ class RunFacts:
     sps: float | None
     """Agent steps/s of the last metrics row."""
     metrics_mtime: float | None
+    recent_sps: float | None = None
+    """Agent steps/s over the last RECENT_ROWS metrics rows (`recent_rate`; fewer where the
+    file's last 8 KB holds fewer)."""
 
 
 def _read_json_or_empty(path: Path) -> dict[str, Any]:
@@ -49,8 +52,13 @@ def _read_json_or_empty(path: Path) -> dict[str, Any]:
         return {}
 
 
-def last_json_line(path: Path, tail_bytes: int = 8192) -> dict[str, Any] | None:
-    """The last complete JSON line of a jsonl file, reading only its tail."""
+RECENT_ROWS = 10
+"""Metrics rows a running run's recent speed is measured over (`recent_rate`)."""
+
+
+def tail_json_lines(path: Path, max_rows: int, tail_bytes: int = 8192) -> list[dict[str, Any]]:
+    """The last `max_rows` complete JSON-object lines of a jsonl file, oldest first, reading
+    only its last `tail_bytes` (a line cut by that window or half-written at the end is skipped)."""
     try:
         with open(path, "rb") as handle:
             handle.seek(0, os.SEEK_END)
@@ -58,15 +66,35 @@ def last_json_line(path: Path, tail_bytes: int = 8192) -> dict[str, Any] | None:
             handle.seek(max(0, size - tail_bytes))
             lines = handle.read().splitlines()
     except OSError:
-        return None
+        return []
+    rows: list[dict[str, Any]] = []
     for line in reversed(lines):
         try:
             row = json.loads(line)
         except ValueError:
-            continue  # a half-written last line
+            continue
         if isinstance(row, dict):
-            return row
-    return None
+            rows.append(row)
+            if len(rows) == max_rows:
+                break
+    return rows[::-1]
+
+
+def last_json_line(path: Path, tail_bytes: int = 8192) -> dict[str, Any] | None:
+    """The last complete JSON line of a jsonl file, reading only its tail."""
+    rows = tail_json_lines(path, 1, tail_bytes)
+    return rows[-1] if rows else None
+
+
+def recent_rate(rows: list[dict[str, Any]]) -> float | None:
+    """Agent steps per second of training wall time from the first to the last of `rows` (metrics
+    rows, oldest first; `elapsed_s` runs on across resumes), None with fewer than two."""
+    timed = [r for r in rows if isinstance(r.get("step"), (int, float))
+             and isinstance(r.get("elapsed_s"), (int, float))]
+    if len(timed) < 2:
+        return None
+    steps, seconds = timed[-1]["step"] - timed[0]["step"], timed[-1]["elapsed_s"] - timed[0]["elapsed_s"]
+    return steps / seconds if steps > 0 and seconds > 0 else None
 
 
 def _mtime(path: Path) -> float | None:
@@ -89,8 +117,9 @@ def read_run_folder(run_dir: Path) -> RunFacts:
     budget = None
     if RUN in names:
         budget = _read_json_or_empty(run_dir / RUN).get("budget_steps")
-    row = last_json_line(run_dir / METRICS) if METRICS in names else None
-    row = row or {}
+    # A finished run's speed is its whole average: one row will do (status reads thousands).
+    rows = tail_json_lines(run_dir / METRICS, 1 if done is not None else RECENT_ROWS) if METRICS in names else []
+    row = rows[-1] if rows else {}
     step = row.get("step")
     if done is not None and done.get("step") is not None:
         step = done["step"]
@@ -106,6 +135,7 @@ def read_run_folder(run_dir: Path) -> RunFacts:
         elapsed_s=float((done or {}).get("elapsed_s") or row.get("elapsed_s") or 0) if (done or row) else None,
         sps=float(row["sps"]) if row.get("sps") is not None else None,
         metrics_mtime=_mtime(run_dir / METRICS) if METRICS in names else None,
+        recent_sps=recent_rate(rows),
     )
 
 

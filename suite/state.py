@@ -145,6 +145,10 @@ def classify(facts: RunFacts, slurm: dict[str, JobState] | None, now: float) -> 
 
 
 def _throughput(facts: RunFacts) -> float | None:
+    """Steps/s: an unfinished run's recent rate (what its ETA depends on: a run's first steps,
+    before learning starts, are many times faster), else the whole run's average."""
+    if facts.done is None and facts.recent_sps:
+        return facts.recent_sps
     if facts.step and facts.elapsed_s:
         return facts.step / facts.elapsed_s
     return facts.sps

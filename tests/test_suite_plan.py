@@ -271,6 +271,26 @@ def _synthetic_sweep(root: Path) -> Path:
     return out  # Breakout/seed_2, Pong/seed_3: never submitted
 
 
+def test_eta_uses_the_recent_rate_not_the_fast_start(tmp_path):
+    """A run's first steps (before learning starts) are fast: its ETA follows its recent rows."""
+    from suite.state import sweep_states
+
+    run = tmp_path / "der" / "Krull" / "seed_0"
+    run.mkdir(parents=True)
+    atomic_write_json(run / "run.json", {"budget_steps": 100_000})
+    rows = [{"step": 2000, "elapsed_s": 20.0}] + [{"step": 2000 + 1000 * k, "elapsed_s": 20.0 + 200.0 * k}
+                                                  for k in range(1, 11)]  # 5 steps/s after a fast start
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"step": 13')  # half-written
+    [status], _ = sweep_states(tmp_path, [{"algo": "der", "game": "Krull", "seed": 0, "dir": "der/Krull/seed_0"}],
+                               use_slurm=False)
+    assert status.step == 12_000 and status.sps == pytest.approx(5.0)  # the lifetime average would be 5.9
+    assert status.eta_s == pytest.approx(88_000 / 5.0)
+    atomic_write_json(run / "DONE", {"step": 100_000, "elapsed_s": 25_000.0})
+    [status], _ = sweep_states(tmp_path, [{"algo": "der", "game": "Krull", "seed": 0, "dir": "der/Krull/seed_0"}],
+                               use_slurm=False)
+    assert status.sps == pytest.approx(4.0) and status.eta_s is None  # a finished run: its whole average
+
+
 def test_status_from_folders_alone(tmp_path):
     out = _synthetic_sweep(tmp_path)
     status = sweep_status(out, use_slurm=False)

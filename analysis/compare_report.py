@@ -94,6 +94,14 @@ def method_lines(comparison: Comparison) -> list[str]:
         "Verdict: 'reproduced' when the CI of P(ours > published) contains 0.5, else 'better than published' / "
         "'worse than published'.",
     ]
+    lines.append(
+        f"Range checks (descriptive, not the verdict): a run is inside when it lies within its game's 5-95% range of "
+        f"{c.against.label} (ends included; a run of {c.against.label} itself is inside 90% of the time); our IQM is "
+        f"inside when its point lies within the 95% CI of {c.against.label}'s IQM. That CI allows only for "
+        f"{c.against.label}'s sampling error, not for ours: with few runs of ours, a faithful reproduction falls "
+        f"outside it more often than 5% of the time (the rate in brackets: {b['reps']} random draws of our run "
+        f"count per game from {c.against.label}'s own runs, seed {b['seed']}). P({c.ours.label} > "
+        f"{c.against.label}) allows for both.")
     if 1 < min(c.runs.values()) <= 10:
         lines.append(f"With {min(c.runs.values())} runs per game the bootstrap resamples only those runs, so its CI is "
                      f"somewhat narrow: of 40 random 5-run splits of DER's own runs, 37 read 'reproduced' against "
@@ -144,6 +152,13 @@ def _markdown(c: Comparison) -> str:
     for label, e in c.iqm.items():
         out.append(f"| IQM {label} ({c.runs[label]} runs/game) | {_estimate(e)} |")
     out.append(f"| P({ours} > {them}) | {_estimate(c.poi)} |")
+    inside, total = c.runs_inside_range
+    out.append(f"| {ours} runs inside {them}'s 5-95% range of their game | {inside} of {total} |")
+    within = {True: "yes", False: "**no**", None: f"- ({them} has no CI)"}[c.iqm_inside_ci]
+    if c.iqm_inside_rate is not None:
+        within += (f" (the IQM of {c.runs[ours]} random run(s) per game of {them} itself is inside "
+                   f"{100 * c.iqm_inside_rate:.0f}% of the time)")
+    out.append(f"| IQM {ours} inside the 95% CI of IQM {them} | {within} |")
     out += ["", "**Protocol**", "", f"| field | {ours} | {them} | |", "|---|---|---|---|"]
     for r in c.protocol.rows:
         out.append(f"| {r['title']} | {field_text(r['ours'])} | {field_text(r['against'])} | {r['status']} |")
@@ -176,7 +191,10 @@ def comparison_json(c: Comparison) -> dict[str, Any]:
         "verdict": c.verdict, "headline": headline(c).replace("**", ""), "same_algorithm": same_algorithm(c),
         "aggregate": {"iqm_hns": {label: _estimate_json(e) for label, e in c.iqm.items()},
                       "probability_of_improvement": _estimate_json(c.poi),
-                      "runs_per_game": c.runs, "games": len(c.games), "bootstrap": c.bootstrap},
+                      "runs_per_game": c.runs, "games": len(c.games), "bootstrap": c.bootstrap,
+                      "runs_inside_5_95": dict(zip(("inside", "runs"), c.runs_inside_range)),
+                      "iqm_inside_against_ci": c.iqm_inside_ci,
+                      "iqm_inside_rate_of_against_draws": c.iqm_inside_rate},
         "games": [{"game": g.game, "seeds": g.seeds, "ours": g.ours, "percentiles": g.percentiles,
                    "published": {"runs": g.published_runs, "median": g.published_median,
                                  "p5": g.published_range[0], "p95": g.published_range[1]},

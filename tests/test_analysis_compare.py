@@ -13,7 +13,7 @@ import pytest
 import scipy.stats
 
 from analysis.baselines import final_baseline_scores, get_baseline
-from analysis.compare import Side, build_comparison
+from analysis.compare import Side, build_comparison, iqm_inside_rate
 from analysis.rank_test import LEVEL, game_verdict, improvement_probability, midrank_percentiles, rank_sum_test
 from atari100k.cli import build_parser, main
 
@@ -303,6 +303,25 @@ def test_one_run_per_game_gives_no_overall_verdict(capsys, tmp_path):
     assert any("too few runs for a bootstrap" in n for n in data["notes"])
     for game in data["games"]:  # one run against 100 cannot reach below p = 2/101
         assert game["test"]["min_p_value"] >= 2 / 101 - 1e-12 and len(game["ours"]) == 1
+    # The published side has 100 runs per game: its IQM still gets a CI, and the range checks are shown.
+    aggregate = data["aggregate"]
+    published_iqm = aggregate["iqm_hns"][DER_LABEL]
+    assert published_iqm["ci"] is not None and aggregate["iqm_hns"]["one run"]["ci"] is None
+    ours_iqm = aggregate["iqm_hns"]["one run"]["value"]
+    assert aggregate["iqm_inside_against_ci"] == (published_iqm["ci"][0] <= ours_iqm <= published_iqm["ci"][1])
+    inside = sum(g["published"]["p5"] <= g["ours"][0] <= g["published"]["p95"] for g in data["games"])
+    assert aggregate["runs_inside_5_95"] == {"inside": inside, "runs": 26} and 15 <= inside <= 26
+    assert 0 < aggregate["iqm_inside_rate_of_against_draws"] < 0.5  # one run a game is far noisier than the CI
+
+
+def test_iqm_inside_rate_by_hand():
+    theirs = np.array([[0.0], [1.0], [2.0]])  # 3 runs of one game
+    # One run per draw: its IQM is its score, inside (0.5, 1.5) only for the middle run: 1/3.
+    assert iqm_inside_rate(theirs, (0.5, 1.5), 1, draws=3000) == pytest.approx(1 / 3, abs=0.03)
+    # Two runs: the IQM of two scores is their mean (0.5, 1 or 1.5, each 1/3); (0.9, 1.6) holds two of them.
+    assert iqm_inside_rate(theirs, (0.9, 1.6), 2, draws=3000) == pytest.approx(2 / 3, abs=0.03)
+    assert iqm_inside_rate(theirs, (-1.0, 3.0), 2, draws=50) == 1.0
+    assert iqm_inside_rate(theirs, (0.0, 2.0), 3) is None  # nothing left to draw
 
 
 def test_bad_output_paths_and_against_refused_before_any_work(capsys, tmp_path):

@@ -153,7 +153,8 @@ def _markdown(c: Comparison) -> str:
         out.append(f"| IQM {label} ({c.runs[label]} runs/game) | {_estimate(e)} |")
     out.append(f"| P({ours} > {them}) | {_estimate(c.poi)} |")
     inside, total = c.runs_inside_range
-    out.append(f"| {ours} runs inside {them}'s 5-95% range of their game | {inside} of {total} |")
+    out.append(f"| {ours} runs inside {them}'s 5-95% range of their game | {inside} of {total} (all {total} of a "
+               f"faithful reproduction are inside {100 * 0.9 ** total:.0f}% of the time) |")
     within = {True: "yes", False: "**no**", None: f"- ({them} has no CI)"}[c.iqm_inside_ci]
     if c.iqm_inside_rate is not None:
         within += (f" (the IQM of {c.runs[ours]} random run(s) per game of {them} itself is inside "

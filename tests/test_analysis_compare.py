@@ -312,6 +312,9 @@ def test_one_run_per_game_gives_no_overall_verdict(capsys, tmp_path):
     inside = sum(g["published"]["p5"] <= g["ours"][0] <= g["published"]["p95"] for g in data["games"])
     assert aggregate["runs_inside_5_95"] == {"inside": inside, "runs": 26} and 15 <= inside <= 26
     assert 0 < aggregate["iqm_inside_rate_of_against_draws"] < 0.5  # one run a game is far noisier than the CI
+    assert main(["compare", *REPS, str(tmp_path / "one.csv"), "--against", "DER"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if "5-95% range of their game" in line)
+    assert f"| {inside} of 26 (all 26 of a faithful reproduction are inside 6% of the time) |" in row
 
 
 def test_iqm_inside_rate_by_hand():

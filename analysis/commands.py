@@ -130,7 +130,7 @@ def _load(args: argparse.Namespace):
 def table_command(args: argparse.Namespace) -> int:
     """`atari100k table`: build, render, print or write atomically."""
     from analysis.baselines import parse_baselines
-    from analysis.output import check_output_path
+    from analysis.output import check_not_an_input, check_output_path, writing
     from analysis.protocol import parse_protocol_items
     from analysis.scores import load_inputs
     from analysis.table import build_table, render_table
@@ -141,6 +141,7 @@ def table_command(args: argparse.Namespace) -> int:
     # Every refusal comes before any work: the output path, then the options, then the inputs.
     if args.out:
         check_output_path(args.out, "--out")
+        check_not_an_input(args.out, args.inputs, "--out")
     if args.reps < 1:
         raise UsageError("--reps must be >= 1")
     if args.runs is not None and args.runs < 1:
@@ -159,7 +160,8 @@ def table_command(args: argparse.Namespace) -> int:
                         seed=args.seed, ci=args.ci, runs=args.runs, games=games, confidence=args.confidence)
     text = render_table(table, args.format)
     if args.out:
-        atomic_write_text(args.out, text)
+        with writing(args.out, "--out"):
+            atomic_write_text(args.out, text)
         print(f"wrote {args.out} ({args.format}, {len(table.games)} games, {len(table.algorithms)} algorithms)")
     else:
         sys.stdout.write(text)
@@ -169,11 +171,15 @@ def table_command(args: argparse.Namespace) -> int:
 def plot_command(args: argparse.Namespace) -> int:
     """`atari100k plot`: every figure as PNG and PDF under --out."""
     from analysis.figures import make_figures
+    from analysis.output import check_not_an_input, check_output_folder, writing
 
+    check_output_folder(args.out, "--out")
+    check_not_an_input(args.out, args.inputs, "--out")
     data, baselines = _load(args)
-    written = make_figures(data, baselines, args.out, step=args.step, allow_partial=args.allow_partial,
-                           reps=args.reps, seed=args.seed, width=args.width, poi=args.poi,
-                           confidence=args.confidence)
+    with writing(args.out, "--out"):
+        written = make_figures(data, baselines, args.out, step=args.step, allow_partial=args.allow_partial,
+                               reps=args.reps, seed=args.seed, width=args.width, poi=args.poi,
+                               confidence=args.confidence)
     for path in written:
         print(path)
     return 0
@@ -183,7 +189,7 @@ def compare_command(args: argparse.Namespace) -> int:
     """`atari100k compare`: check output paths, load both sides, compare, print or write atomically."""
     from analysis.compare import build_comparison, side_from_inputs, side_from_spec
     from analysis.compare_report import FIGURE_SUFFIXES, comparison_figure, render_comparison
-    from analysis.output import check_output_path
+    from analysis.output import check_not_an_input, check_output_path, writing
     from analysis.protocol import parse_protocol_items
     from atari100k.errors import UsageError
     from atari100k.fileio import atomic_write_text
@@ -192,8 +198,10 @@ def compare_command(args: argparse.Namespace) -> int:
         raise UsageError("--reps must be >= 1")
     if args.out:
         check_output_path(args.out, "--out")
+        check_not_an_input(args.out, [*args.inputs, args.against], "--out")
     if args.figure:
         check_output_path(args.figure, "--figure", FIGURE_SUFFIXES)
+        check_not_an_input(args.figure, [*args.inputs, args.against], "--figure")
         if args.out and Path(args.out).resolve() == Path(args.figure).resolve():
             raise UsageError("--out and --figure name the same file")
     protocol = parse_protocol_items(args.protocol)
@@ -204,9 +212,11 @@ def compare_command(args: argparse.Namespace) -> int:
                                   allow_protocol_mismatch=args.allow_protocol_mismatch)
     text = render_comparison(comparison, args.format)
     if args.figure:
-        comparison_figure(comparison, args.figure)
+        with writing(args.figure, "--figure"):
+            comparison_figure(comparison, args.figure)
     if args.out:
-        atomic_write_text(args.out, text)
+        with writing(args.out, "--out"):
+            atomic_write_text(args.out, text)
         print(f"wrote {args.out} ({args.format}, {len(comparison.games)} games, verdict: "
               f"{comparison.verdict or 'none (too few runs)'})")
     else:

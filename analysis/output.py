@@ -7,8 +7,9 @@ written atomically (`atari100k.fileio`), so a reader never sees a half-written o
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -52,6 +53,30 @@ def check_output_folder(path: str | Path, flag: str) -> Path:
     if not os.access(probe, os.W_OK | os.X_OK):
         raise UsageError(f"{flag} {path}: not writable")
     return p
+
+
+def check_not_an_input(path: str | Path, inputs: Sequence[str | Path], flag: str) -> None:
+    """Refuse (UsageError, one line) an output that would overwrite what the command reads: an
+    input file or its `<file>.protocol.json` sidecar, or anything inside a run folder (a folder
+    holding run.json: the agent's files, which `table`/`compare`/`plot` read)."""
+    target = Path(path).resolve()
+    for raw in inputs:
+        source = Path(raw).resolve()
+        if target in (source, Path(f"{source}.protocol.json")):
+            raise UsageError(f"{flag} {path}: is one of the inputs; write the output elsewhere")
+    for folder in (target, *target.parents):
+        if (folder / "run.json").is_file():
+            raise UsageError(f"{flag} {path}: lies inside the run folder {folder}; write the output elsewhere")
+
+
+@contextmanager
+def writing(path: str | Path, flag: str) -> Iterator[None]:
+    """Turn an OSError while writing an output (a place the checks could not foresee, such as
+    /proc as root, or a full disk) into one line naming the flag."""
+    try:
+        yield
+    except OSError as error:
+        raise UsageError(f"{flag} {path}: cannot write: {error.strerror or error}") from error
 
 
 def json_default(value: Any) -> Any:

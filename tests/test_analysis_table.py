@@ -373,6 +373,43 @@ def test_bad_out_refused_before_any_work(capsys, tmp_path, monkeypatch):
         check_output_folder(a_file / "figs", "--out")
 
 
+def test_outputs_never_overwrite_what_is_read(capsys, tmp_path):
+    """table/compare/plot refuse an output that is an input, its sidecar or inside a run folder."""
+    csv = _der_csv(tmp_path / "m.csv")
+    sweep = _run_folders(tmp_path / "sweep", sticky=0.0)
+    run = sweep / "der" / "Pong" / "seed_0"
+    before = {p: p.read_bytes() for p in [csv, *run.iterdir()]}
+    cases = [(["table", str(csv), "--out", str(csv)], "is one of the inputs"),
+             (["table", str(csv), "--out", f"{csv}.protocol.json"], "is one of the inputs"),
+             (["table", str(sweep), "--out", str(run / "eval.csv")], "lies inside the run folder"),
+             (["compare", str(sweep), "--against", "DER", "--out", str(run / "table.md")], "lies inside the run folder"),
+             (["compare", str(sweep), "--against", str(csv), "--out", str(csv)], "is one of the inputs"),
+             (["compare", str(sweep), "--against", "DER", "--figure", str(run / "f.png")], "lies inside the run folder"),
+             (["plot", str(sweep), "--out", str(run / "figures")], "lies inside the run folder"),
+             (["plot", str(sweep), "--out", str(csv)], "is a file; give a folder")]
+    for args, said in cases:
+        code = main(args)
+        err = capsys.readouterr().err
+        assert code == 2 and said in err and len(err.strip().splitlines()) == 1, (args, err)
+    assert {p: p.read_bytes() for p in [csv, *run.iterdir()]} == before  # nothing touched, nothing added
+    # Writing into the sweep folder itself (beside its run folders) is fine.
+    assert main(["table", *REPS, str(sweep), "--out", str(sweep / "table.md")]) == 0
+    assert "DER (ours)" in (sweep / "table.md").read_text()
+
+
+def test_a_write_that_fails_is_one_line(capsys, tmp_path, monkeypatch):
+    import atari100k.fileio
+
+    def refuse(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(atari100k.fileio, "atomic_write_text", refuse)
+    csv = _der_csv(tmp_path / "m.csv")
+    code, out, err = _run(capsys, *REPS, str(csv), "--out", str(tmp_path / "t.md"))
+    assert code == 2 and err.strip() == (f"atari100k table: error: --out {tmp_path / 't.md'}: cannot write: "
+                                         f"No space left on device")
+
+
 def test_protocol_flag_errors(capsys, tmp_path):
     path = _der_csv(tmp_path / "m.csv")
     sweep = _run_folders(tmp_path / "sweep", sticky=0.0)

@@ -9,7 +9,8 @@ run folders from run.json, shipped baselines from `analysis.baselines`, CSVs fro
 `<file>.protocol.json`, `--protocol KEY=VALUE` or a table export). Each column is compared with
 the first column, field by field; a column that differs is marked in the header, never bolded,
 and each difference is a note. Bold = the best value among the columns that share the first
-column's protocol (at least two of them), per game and for every aggregate.
+column's protocol (at least two of them), per game and for every aggregate (only among columns
+aggregated over every game of the table). Aggregates of one run per game carry no CI.
 """
 
 from __future__ import annotations
@@ -333,12 +334,17 @@ def build_table(data: ScoreData, baselines: Sequence[Baseline] = (), step: int |
 
     matrices = {a: agg.score_matrix(final, a, game_list, "hns", notes) for a in algorithms}
     estimates = agg.interval_estimates(matrices, reps=reps, seed=seed, confidence=confidence)
+    for a, m in matrices.items():
+        if m.shape[0] < 2:
+            notes.append(f"{a}: one run per game: its aggregates are point estimates, with no CI (a bootstrap "
+                         f"needs at least 2 runs per game)")
     cells: dict[tuple[str, str], dict[str, Any]] = {}
     for a in algorithms:
         rows = final[final["algorithm"] == a]
         by_game = {g: rows.loc[rows["game"] == g, "score"].to_numpy(float) for g in game_list}
         by_game = {g: v for g, v in by_game.items() if len(v)}
-        cis = agg.per_game_mean_cis(by_game, reps=reps, seed=seed, confidence=confidence) if ci else {}
+        several = {g: v for g, v in by_game.items() if len(v) > 1}  # one run has no interval
+        cis = agg.per_game_mean_cis(several, reps=reps, seed=seed, confidence=confidence) if ci else {}
         for g, v in by_game.items():
             hns = rows.loc[rows["game"] == g, "hns"].mean()
             cells[(g, a)] = {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else None,

@@ -79,21 +79,38 @@ def bold_cells(table: ScoreTable, game: str) -> set[str]:
 
 
 def footer_rows(table: ScoreTable) -> list[tuple[str, str, list[str], set[str]]]:
-    """(key, title, text per column, bold columns) for each aggregate row."""
-    same = table.same_protocol()
+    """(key, title, text per column, bold columns) for each aggregate row. Bold only among the
+    same-protocol columns aggregated over every game of the table: an aggregate over fewer games
+    says over how many and is never bold."""
+    whole = [a for a in table.same_protocol() if table.games_used[a] == len(table.games)]
     rows = []
     for metric, title in FOOTER:
         estimates = {a: table.aggregates[a][metric] for a in table.algorithms}
-        bold = _best({a: round(estimates[a].value, 3) for a in same}, lower=metric in LOWER_IS_BETTER)
-        rows.append((metric, title, [_estimate_text(estimates[a]) for a in table.algorithms], bold))
-    bold = _best({a: float(table.above_human[a]) for a in same})
+        bold = _best({a: round(estimates[a].value, 3) for a in whole}, lower=metric in LOWER_IS_BETTER)
+        rows.append((metric, title, [_estimate_text(table, a, estimates[a]) for a in table.algorithms], bold))
+    bold = _best({a: float(table.above_human[a]) for a in whole})
     rows.append(("games_above_human", "#games >= human",
                  [f"{table.above_human[a]} / {table.games_used[a]}" for a in table.algorithms], bold))
     return rows
 
 
-def _estimate_text(e: agg.Estimate) -> str:
-    return f"{e.value:,.3f} [{e.ci[0]:,.3f}, {e.ci[1]:,.3f}]"
+def aggregate_ci(table: ScoreTable, algorithm: str, e: agg.Estimate) -> tuple[float, float] | None:
+    """An aggregate's CI, None with one run per game (a bootstrap of one run is no interval)."""
+    return e.ci if table.runs[algorithm] >= 2 else None
+
+
+def _estimate_text(table: ScoreTable, algorithm: str, e: agg.Estimate) -> str:
+    ci = aggregate_ci(table, algorithm, e)
+    said = [] if ci else ["no CI: 1 run"]
+    if table.games_used[algorithm] < len(table.games):
+        said.append(f"{table.games_used[algorithm]} of {len(table.games)} games")
+    text = f"{e.value:,.3f}" + (f" [{ci[0]:,.3f}, {ci[1]:,.3f}]" if ci else "")
+    return text + (f" ({'; '.join(said)})" if said else "")
+
+
+def _estimate_dict(table: ScoreTable, algorithm: str, e: agg.Estimate) -> dict[str, Any]:
+    ci = aggregate_ci(table, algorithm, e)
+    return {"value": float(e.value), "ci": [float(ci[0]), float(ci[1])] if ci else None}
 
 
 def _header(table: ScoreTable, algorithm: str) -> str:
@@ -261,7 +278,8 @@ def _csv(table: ScoreTable) -> str:
     for a in table.algorithms:
         for m in agg.METRICS:
             e = table.aggregates[a][m]
-            row("aggregate_hns", m, a, e.value, "", e.ci[0], e.ci[1], table.runs[a])
+            lo, hi = aggregate_ci(table, a, e) or ("", "")
+            row("aggregate_hns", m, a, e.value, "", lo, hi, table.runs[a])
         row("aggregate_hns", "games_above_human", a, table.above_human[a], runs=table.runs[a])
     for r in table.per_run.itertuples():
         row("run", r.game, r.algorithm, r.score, seed=int(r.seed), step="" if np.isnan(r.step) else int(r.step))
@@ -288,7 +306,7 @@ def table_json(table: ScoreTable) -> dict[str, Any]:
                 "step": None if np.isnan(r.step) else int(r.step), "score": float(r.score), "hns": float(r.hns)}
                for r in table.per_run.itertuples()]
     return {
-        "aggregates": {a: {**{m: table.aggregates[a][m].as_dict() for m in agg.METRICS},
+        "aggregates": {a: {**{m: _estimate_dict(table, a, table.aggregates[a][m]) for m in agg.METRICS},
                            "games_above_human": table.above_human[a], "runs": table.runs[a],
                            "games": table.games_used[a]} for a in table.algorithms},
         "games": [{"game": g, "random": float(hr.loc[g, "random"]), "human": float(hr.loc[g, "human"]),

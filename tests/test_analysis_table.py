@@ -373,6 +373,35 @@ def test_bad_out_refused_before_any_work(capsys, tmp_path, monkeypatch):
         check_output_folder(a_file / "figs", "--out")
 
 
+def test_one_run_has_no_ci_and_fewer_games_are_never_bold(capsys, tmp_path):
+    import shutil
+
+    sweep = _run_folders(tmp_path / "sweep", sticky=0.0)
+    for folder in sweep.glob("der/*/seed_0"):  # seed 0 (the lower scores) becomes IQN (ours), on every game
+        run = json.loads((folder / "run.json").read_text())
+        run["spec"].update(algo="iqn")
+        target = sweep / "iqn" / folder.parent.name / "seed_0"
+        shutil.move(folder, target)
+        (target / "run.json").write_text(json.dumps(run))
+    shutil.rmtree(sweep / "der" / "Boxing")  # DER (ours): one run per game, on Pong and Breakout only
+    data = _json(capsys, str(sweep), "--baselines", "DER", "--allow-partial", "--ci")
+    ours = data["aggregates"]["DER (ours)"]
+    assert ours["runs"] == 1 and ours["games"] == 2 and all(ours[m]["ci"] is None for m in ("iqm", "mean"))
+    assert data["aggregates"][DER]["iqm"]["ci"] is not None
+    assert all("ci" not in g["scores"]["DER (ours)"] for g in data["games"] if "DER (ours)" in g["scores"])
+    assert any("DER (ours): one run per game" in n and "no CI" in n for n in data["protocol"]["notes"])
+    code, out, err = _run(capsys, *REPS, str(sweep), "--baselines", "DER", "--allow-partial")
+    assert code == 0, err
+    iqm = next(line for line in out.splitlines() if line.startswith("| *IQM HNS*"))
+    cells = [c.strip() for c in iqm.strip().strip("|").split("|")][3:]  # DER (ours), IQN (ours), DER
+    assert cells[0].endswith("(no CI: 1 run; 2 of 3 games)") and "[" not in cells[0]
+    assert cells[1].strip("*").endswith("(no CI: 1 run)")
+    # DER (ours) has the best IQM (its 2 games are the easy ones), yet only whole-table columns compete.
+    values = [float(c.strip("*").split()[0]) for c in cells]
+    assert values[0] == max(values) and 0 not in _bold(iqm)
+    assert _bold(iqm) == [values.index(max(values[1:]))]
+
+
 def test_outputs_never_overwrite_what_is_read(capsys, tmp_path):
     """table/compare/plot refuse an output that is an input, its sidecar or inside a run folder."""
     csv = _der_csv(tmp_path / "m.csv")

@@ -130,12 +130,14 @@ def poi_figure(table: ScoreTable, width: str, colors: dict[str, tuple], mode: st
     """
     pairs = poi_pairs(table, mode)
     if not pairs:
+        # Say which pairs were looked at: with 'first', another pair may share its games.
+        why = ("two algorithms on the same games" if mode == "all-pairs" or len(table.algorithms) < 2 else
+               f"another algorithm on the games of {table.algorithms[0]} (--poi all-pairs tries every pair)")
         fig = new_figure(width, 0.8)
         ax = fig.subplots()
-        ax.text(0.5, 0.5, "P(X > Y) needs two algorithms on the same games", ha="center", va="center",
-                transform=ax.transAxes)
+        ax.text(0.5, 0.5, f"P(X > Y) needs {why}", ha="center", va="center", transform=ax.transAxes, wrap=True)
         ax.set_axis_off()
-        return fig, "not computed: fewer than two algorithms on the same games"
+        return fig, f"not computed: P(X > Y) needs {why}"
     # Labels may hold commas ("IQN (Dopamine, 0-1M frames)"), so pairs are keyed "X|Y".
     estimates = agg.probability_of_improvement(
         {f"{x}|{y}": (table.matrices[x], table.matrices[y]) for x, y in pairs}, reps=reps, seed=seed,

@@ -73,8 +73,13 @@ def build_figures(data: ScoreData, baselines: Sequence[Baseline], step: int | No
     table = build_table(data, baselines, step=step, allow_partial=allow_partial, reps=reps, seed=seed,
                         confidence=confidence)
     colors = palette(table.algorithms)
+    def runs_text(a: str) -> str:  # as the table says it: fewer games, or one run (no interval)
+        said = [f"{table.games_used[a]} of {len(table.games)} games"] if table.games_used[a] < len(table.games) else []
+        said += ["1 run per game: no CI, the bar is its point"] if table.runs[a] < 2 else []
+        return f"{a} {table.runs[a]}" + (f" ({'; '.join(said)})" if said else "")
+
     how = (f"{len(table.games)} games; HNS; {percent(confidence)} stratified bootstrap CIs (rliable), {reps} reps, seed {seed}; "
-           f"runs per algorithm: " + ", ".join(f"{a} {table.runs[a]}" for a in table.algorithms))
+           f"runs per algorithm: " + ", ".join(runs_text(a) for a in table.algorithms))
     figures, captions = {}, {}
     with style():
         figures["aggregates"], text = aggregates_figure(table, width, colors)

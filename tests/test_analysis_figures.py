@@ -7,6 +7,7 @@ no PDF tool is needed.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -331,3 +332,23 @@ def test_a_differing_protocol_is_marked_in_every_figure():
     same = _figures(inputs=(), baselines="DER,OTRainbow")
     assert not any(MARK in t for t in _legend_texts(same.figures["performance_profiles"], marks=True))
     assert not any(MARK in c for c in same.captions.values())
+
+
+def test_poi_placeholder_says_which_pairs_were_tried(tmp_path):
+    """The first column on fewer games than the others: 'first' finds no pair and says all-pairs might."""
+    import shutil
+
+    from analysis.figure_summary import poi_figure
+    from analysis.table import build_table
+    from tests.test_analysis_table import _run_folders
+
+    sweep = _run_folders(tmp_path / "sweep", sticky=0.0)
+    for folder in (sweep / "der" / "Boxing").iterdir():  # Boxing's runs become IQN (ours): 3 games in all
+        run = json.loads((folder / "run.json").read_text())
+        run["spec"]["algo"] = "iqn"
+        (folder / "run.json").write_text(json.dumps(run))
+    shutil.move(sweep / "der" / "Boxing", sweep / "iqn")
+    table = build_table(load_inputs([sweep]), parse_baselines("DER"), reps=20, allow_partial=True)
+    _, caption = poi_figure(table, "single", {a: (0, 0, 0) for a in table.algorithms}, "first", 20, 0)
+    assert caption == ("not computed: P(X > Y) needs another algorithm on the games of DER (ours) "
+                       "(--poi all-pairs tries every pair)")

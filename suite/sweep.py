@@ -203,6 +203,24 @@ def _states(request: SweepRequest, planned: list[PlannedRun], use_slurm: bool) -
     return {row.dir: row for row in states}
 
 
+def check_existing_runs(request: SweepRequest, planned: list[PlannedRun]) -> None:
+    """UsageError if a planned run's folder already holds another run (other config, algorithm,
+    game or seed), as `atari100k train` refuses it. Only needed without a manifest (folders
+    trained by hand, or copied in): a manifest's settings are checked as a whole (`check_compatible`)."""
+    if read_manifest(request.out) is not None:
+        return
+    from agent.run_folder import RunFolder
+
+    configs: dict[str, object] = {}
+    for run in planned:
+        folder = RunFolder(request.out / run.rel_dir)
+        if not folder.path.exists():
+            continue
+        if run.spec.algo not in configs:
+            configs[run.spec.algo] = run.spec.config()
+        folder.check_compatible(run.spec, configs[run.spec.algo])
+
+
 def run_sweep(request: SweepRequest, planned: list[PlannedRun], options: SweepOptions, out: TextIO | None = None) -> int:
     """Plan and submit (or run) a sweep. Returns the exit code.
 
@@ -216,6 +234,7 @@ def run_sweep(request: SweepRequest, planned: list[PlannedRun], options: SweepOp
     if options.max_parallel is not None and options.max_parallel < 1:
         raise UsageError("--max-parallel must be >= 1")
     check_compatible(read_manifest(request.out), request)
+    check_existing_runs(request, planned)
     limits = None
     profile = options.profile
     unreachable = scheduler.slurm_reachable()

@@ -362,3 +362,26 @@ def test_overall_eta_is_at_least_the_longest_running_run():
     assert overall_eta([row(0, 290, 1.0), row(1, 50, 1.0)]) == pytest.approx(250.0)
     # A third run waiting to start: the work divided over the two running runs dominates.
     assert overall_eta([row(0, 290, 1.0), row(1, 200, 1.0), row(2, 0, None, "pending")]) == pytest.approx(205.0)
+
+
+def test_sweep_over_hand_trained_folders_refuses_other_settings(capsys, tmp_path):
+    """No sweep.json (runs trained by hand): each existing run folder's run.json is checked."""
+    from agent import RunSpec
+    from agent.run_folder import RunFolder
+
+    out = tmp_path / "runs"
+    spec = RunSpec.make("Krull", 0, ["atari100k"], [], None, algo="der")
+    folder = RunFolder(out / "der" / "Krull" / "seed_0")
+    folder.start(spec, spec.config(), None)
+    atomic_write_json(folder.file("DONE"), {"step": 100_000})
+    before = sorted(p.name for p in out.rglob("*"))
+    ask = ["sweep", "--dry-run", "--out", str(out), "--executor", "local", "--algos", "der", "--games", "Krull",
+           "--seeds", "1"]
+    assert main([*ask, "--set", "der.n_step=20"]) == 2
+    err = capsys.readouterr().err
+    assert "was made with der.n_step=10, this command asks 20" in err and len(err.strip().splitlines()) == 1
+    assert main([*ask, "--preset", "debug"]) == 2
+    assert "was made with" in capsys.readouterr().err
+    assert main(ask) == 0  # the same settings: the finished run is skipped, as with a manifest
+    assert "skip 1 done" in capsys.readouterr().out
+    assert sorted(p.name for p in out.rglob("*")) == before

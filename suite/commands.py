@@ -73,13 +73,30 @@ def register(verbs: argparse._SubParsersAction) -> None:
     cancel.set_defaults(handler=_cancel)
 
 
+def slurm_only_flags(args: argparse.Namespace) -> list[tuple[str, object]]:
+    """(flag, value) of the sweep flags that only a Slurm submission uses (--wait is not one: the
+    local pool always waits)."""
+    return [("--profile", args.profile), ("--partition", args.partition), ("--account", args.account),
+            ("--qos", args.qos), ("--runs-per-job", args.runs_per_job), ("--gpus", args.gpus), ("--cpus", args.cpus),
+            ("--mem", args.mem), ("--time", args.time), ("--signal-delay", args.signal_delay_s),
+            ("--max-requeue", args.max_requeue), ("--sbatch", args.sbatch), ("--snapshot", args.snapshot)]
+
+
 def _sweep(args: argparse.Namespace) -> int:
     import shutil
 
+    from atari100k.errors import UsageError
     from suite.profile import load_profile, with_flags
     from suite.sweep import SweepOptions, make_request, run_sweep
 
     executor = args.executor or ("slurm" if shutil.which("sbatch") else "local")
+    if executor == "local":
+        # The local pool runs on this machine: Slurm's resources would be silently ignored.
+        given = [flag for flag, value in slurm_only_flags(args) if value not in (None, False, [], ())]
+        if given:
+            how = "--executor local" if args.executor else "no sbatch here, so the local executor"
+            raise UsageError(f"{', '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to Slurm, and {how} runs "
+                             f"on this machine: drop {'them' if len(given) > 1 else 'it'} or use --executor slurm")
     request, planned = make_request(args.games, args.seeds, args.presets, args.overrides, args.steps,
                                     args.name, args.out, algos=args.algos)
     profile = with_flags(

@@ -385,3 +385,13 @@ def test_sweep_over_hand_trained_folders_refuses_other_settings(capsys, tmp_path
     assert main(ask) == 0  # the same settings: the finished run is skipped, as with a manifest
     assert "skip 1 done" in capsys.readouterr().out
     assert sorted(p.name for p in out.rglob("*")) == before
+
+
+def test_slurm_flags_with_the_local_executor_are_refused(capsys, tmp_path):
+    ask = ["sweep", "--dry-run", "--out", str(tmp_path / "s"), "--executor", "local", "--games", "Pong", "--seeds", "1",
+           "--preset", "debug"]
+    assert main([*ask, "--partition", "gpu", "--gpus", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "--partition, --gpus apply to Slurm" in err and "--executor slurm" in err and len(err.strip().splitlines()) == 1
+    assert main([*ask, "--sbatch", "constraint=a100"]) == 2 and "--sbatch applies to Slurm" in capsys.readouterr().err
+    assert main([*ask, "--wait"]) == 0 and not (tmp_path / "s").exists()  # the local pool waits anyway

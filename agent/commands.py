@@ -41,7 +41,7 @@ def register(verbs: argparse._SubParsersAction) -> None:
     train.add_argument("--steps", type=budget_arg, default=None,
                        help="budget in agent steps, e.g. 100000, 1e5 or 100k (overrides train.steps)")
     train.add_argument("--out", default=None, metavar="DIR",
-                       help="run folder (default: results/train/<Game>/seed_<S>)")
+                       help="run folder (default: results/train/<algo>/<Game>/seed_<S>)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(handler=run_train)
 

@@ -53,3 +53,23 @@ def exclusive_lock(path: Path, timeout_s: float, busy: Callable[[str], str]) -> 
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def lock_held(path: Path) -> bool | None:
+    """Whether some process holds the flock on `path` (never creates it): None when the file is
+    absent or the filesystem cannot tell (no flock there)."""
+    try:
+        handle = open(path, "rb")
+    except OSError:
+        return None
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        except OSError as error:
+            if error.errno in NO_FLOCK:
+                return None
+            raise
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False

@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from atari100k.fileio import atomic_write_json, read_json
+from atari100k.locking import lock_held
 
 DONE, FAILED, JOB, RUN, METRICS = "DONE", "FAILED", "job.json", "run.json", "metrics.jsonl"
+CHECKPOINT, TRAIN_LOCK = "checkpoint.pt", ".train.lock"  # as agent.run_folder writes them (docs/DESIGN.md)
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,10 @@ class RunFacts:
     sps: float | None
     """Agent steps/s of the last metrics row."""
     metrics_mtime: float | None
+    trainer_locked: bool | None = None
+    """Whether an `atari100k train` holds the folder's .train.lock now (None: no lock file, or
+    the filesystem cannot tell; not looked at for finished runs)."""
+    has_checkpoint: bool = False
     recent_sps: float | None = None
     """Agent steps/s over the last RECENT_ROWS metrics rows (`recent_rate`; fewer where the
     file's last 8 KB holds fewer)."""
@@ -136,6 +142,8 @@ def read_run_folder(run_dir: Path) -> RunFacts:
         sps=float(row["sps"]) if row.get("sps") is not None else None,
         metrics_mtime=_mtime(run_dir / METRICS) if METRICS in names else None,
         recent_sps=recent_rate(rows),
+        trainer_locked=lock_held(run_dir / TRAIN_LOCK) if done is None and TRAIN_LOCK in names else None,
+        has_checkpoint=CHECKPOINT in names,
     )
 
 

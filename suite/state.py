@@ -7,9 +7,10 @@ States: pending, running, requeued, done, failed, cancelled, missing.
 - failed: FAILED exists (the job raised) or Slurm ended the job without DONE (TIMEOUT past
   the requeue limit, OUT_OF_MEMORY, NODE_FAIL...). `--retry-failed` resubmits these.
 - cancelled: the job was cancelled (scancel, or a local sweep stopped with Ctrl-C).
-- missing: never submitted, or its job is gone without a trace. A plain `sweep` submits these.
-  (A folder with no sweep job whose metrics are fresh, an `atari100k train` run by hand, counts
-  as running.)
+- missing: never submitted, or its job is gone without a trace. A plain `sweep` submits these;
+  a started one says where it stopped and whether it resumes from a checkpoint. (A folder with
+  no sweep job whose .train.lock an `atari100k train` holds, a run by hand, counts as running;
+  where flock cannot tell, fresh metrics do.)
 """
 
 from __future__ import annotations
@@ -93,6 +94,15 @@ def _local_state(facts: RunFacts, now: float) -> tuple[str, str | None]:
     return ("running", None) if _fresh(facts, now) else ("cancelled", f"local run on {job.get('host')} is not progressing")
 
 
+def _stopped_text(facts: RunFacts) -> str | None:
+    """Why a started run without a job is not running, and what continues it."""
+    if not facts.step:
+        return None
+    if facts.has_checkpoint:
+        return f"stopped at step {facts.step:,}: `atari100k sweep` (or `train`) resumes it from its checkpoint"
+    return f"stopped at step {facts.step:,} before its first checkpoint: it restarts from step 0"
+
+
 def classify(facts: RunFacts, slurm: dict[str, JobState] | None, now: float) -> tuple[str, str | None, str | None]:
     """(state, error line, raw slurm state) of one run. `slurm` None = Slurm not reachable."""
     if facts.done is not None:
@@ -105,9 +115,11 @@ def classify(facts: RunFacts, slurm: dict[str, JobState] | None, now: float) -> 
     if job is None:
         if failed_is_current:
             return "failed", failed_error, None
-        if _fresh(facts, now):  # `atari100k train` run by hand (no sweep job), still writing
+        # `atari100k train` run by hand (no sweep job): its flock on .train.lock says so; where
+        # that cannot tell, metrics written in the last FRESH_S.
+        if facts.trainer_locked or (facts.trainer_locked is None and _fresh(facts, now)):
             return "running", "no sweep job: `atari100k train` run by hand", None
-        return "missing", None, None
+        return "missing", _stopped_text(facts), None
     if job.get("executor") == "local":
         if failed_is_current:
             return "failed", failed_error, None

@@ -24,7 +24,7 @@ def resolve_sweep_dir(sweep: str | Path, results_root: str | Path = "results") -
         if (candidate / MANIFEST).exists() or (
                 candidate.is_dir() and any(any(candidate.glob(pattern)) for pattern in RUN_DIR_PATTERNS)):
             return candidate
-    raise UsageError(f"no sweep at {sweep!r} (nor under {results_root}/); pass the folder that holds sweep.json")
+    raise UsageError(f"no sweep at {sweep!r} (nor under {results_root}/); pass a sweep folder: the one that holds sweep.json, or <algo>/<Game>/seed_<k>/ run folders")
 
 
 @dataclass(frozen=True)

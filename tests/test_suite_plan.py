@@ -395,3 +395,29 @@ def test_slurm_flags_with_the_local_executor_are_refused(capsys, tmp_path):
     assert "--partition, --gpus apply to Slurm" in err and "--executor slurm" in err and len(err.strip().splitlines()) == 1
     assert main([*ask, "--sbatch", "constraint=a100"]) == 2 and "--sbatch applies to Slurm" in capsys.readouterr().err
     assert main([*ask, "--wait"]) == 0 and not (tmp_path / "s").exists()  # the local pool waits anyway
+
+
+def test_a_hand_run_is_running_while_its_trainer_holds_the_lock(tmp_path):
+    """Without a sweep job, the flock on .train.lock tells a live `train` from a stopped one
+    (a copied folder's fresh mtimes no longer read as running)."""
+    from atari100k.locking import exclusive_lock
+    from suite.state import sweep_states
+
+    run = tmp_path / "der" / "Krull" / "seed_0"
+    run.mkdir(parents=True)
+    atomic_write_json(run / "run.json", {"budget_steps": 100_000})
+    (run / "metrics.jsonl").write_text(json.dumps({"step": 5000, "elapsed_s": 1000.0, "sps": 5.0}) + "\n")
+    (run / "checkpoint.pt").write_bytes(b"x")
+    rows = [{"algo": "der", "game": "Krull", "seed": 0, "dir": "der/Krull/seed_0"}]
+
+    def state():
+        [status], _ = sweep_states(tmp_path, rows, use_slurm=False)
+        return status.state, status.error
+
+    assert state()[0] == "running"  # no lock file: fresh metrics decide, as before
+    with exclusive_lock(run / ".train.lock", 1, lambda holder: holder):
+        assert state() == ("running", "no sweep job: `atari100k train` run by hand")
+    assert state() == ("missing", "stopped at step 5,000: `atari100k sweep` (or `train`) resumes it from its "
+                                  "checkpoint")  # fresh metrics, but nobody holds the lock
+    (run / "checkpoint.pt").unlink()
+    assert state() == ("missing", "stopped at step 5,000 before its first checkpoint: it restarts from step 0")

@@ -32,7 +32,7 @@ FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 def _num(x: float) -> str:
     if abs(x) >= 10_000:
         return f"{x:,.0f}"
-    return f"{x:.1f}" if abs(x) >= 10 else f"{x:.2f}"
+    return f"{x:,.1f}" if abs(x) >= 10 else f"{x:.2f}"  # thousands separators from 1,000, as `table`
 
 
 def _estimate(e: agg.Estimate | float) -> str:

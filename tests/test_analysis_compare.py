@@ -354,3 +354,10 @@ def test_analysis_compare_stays_torch_free():
             "sys.exit(f'imported {bad}' if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_numbers_have_thousands_separators_from_1000_as_in_table():
+    from analysis.compare_report import _num
+
+    assert [_num(x) for x in (3046.64, 15224.0, 999.95, 12.34, 5.123)] == ["3,046.6", "15,224", "1,000.0",
+                                                                          "12.3", "5.12"]

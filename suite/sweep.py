@@ -10,7 +10,7 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
@@ -221,6 +221,15 @@ def check_existing_runs(request: SweepRequest, planned: list[PlannedRun]) -> Non
         folder.check_compatible(run.spec, configs[run.spec.algo])
 
 
+def _fit_packing(options: SweepOptions, selection: Selection) -> SweepOptions:
+    """Fewer runs to submit than `--runs-per-job` (re-submitting one failed run, say): pack only
+    those, so the array task does not ask for the resources of runs it will never train."""
+    wanted = options.profile.runs_per_job
+    if options.executor != "slurm" or not selection.submit or len(selection.submit) >= wanted:
+        return options
+    return replace(options, profile=replace(options.profile, runs_per_job=len(selection.submit)))
+
+
 def run_sweep(request: SweepRequest, planned: list[PlannedRun], options: SweepOptions, out: TextIO | None = None) -> int:
     """Plan and submit (or run) a sweep. Returns the exit code.
 
@@ -254,6 +263,7 @@ def run_sweep(request: SweepRequest, planned: list[PlannedRun], options: SweepOp
 
     if options.dry_run:
         selection = select_runs(planned, _states(request, planned, use_slurm), options.retry_failed)
+        options_eff = _fit_packing(options_eff, selection)
         print(format_plan(request, selection, options_eff, limits), file=out)
         if options.executor == "slurm" and limits is None:
             print(f"  (Slurm is not reachable from here: {unreachable}. Arrays are sized for Slurm's default "
@@ -266,6 +276,8 @@ def run_sweep(request: SweepRequest, planned: list[PlannedRun], options: SweepOp
     try:
         with sweep_lock(request.out):
             selection = select_runs(planned, _states(request, planned, use_slurm), options.retry_failed)
+            options_eff = _fit_packing(options_eff, selection)
+            profile = options_eff.profile
             print(format_plan(request, selection, options_eff, limits), file=out)
             submission = None
             if options.executor == "slurm" and selection.submit:

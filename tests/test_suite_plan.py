@@ -421,3 +421,13 @@ def test_a_hand_run_is_running_while_its_trainer_holds_the_lock(tmp_path):
                                   "checkpoint")  # fresh metrics, but nobody holds the lock
     (run / "checkpoint.pt").unlink()
     assert state() == ("missing", "stopped at step 5,000 before its first checkpoint: it restarts from step 0")
+
+
+def test_fewer_runs_than_runs_per_job_pack_only_those(capsys, tmp_path):
+    ask = ["sweep", "--dry-run", "--out", str(tmp_path / "s"), "--executor", "slurm", "--games", "Pong",
+           "--preset", "debug", "--runs-per-job", "4", "--gpus", "1", "--cpus", "2", "--mem", "8G"]
+    assert main([*ask, "--seeds", "1"]) == 0
+    plan = capsys.readouterr().out
+    assert "1 GPU, 2 CPU, 8G per array task" in plan and "runs per array task" not in plan
+    assert main([*ask, "--seeds", "6"]) == 0  # 6 runs: tasks of 4 (the last one trains 2)
+    assert "4 runs per array task sharing 1 GPU, 8 CPU (2 per run), 32G" in capsys.readouterr().out

@@ -201,7 +201,7 @@ def compare_command(args: argparse.Namespace) -> int:
         check_not_an_input(args.out, [*args.inputs, args.against], "--out")
     if args.figure:
         check_output_path(args.figure, "--figure", FIGURE_SUFFIXES)
-        check_not_an_input(args.figure, [*args.inputs, args.against], "--figure")
+        check_not_an_input(args.figure, [*args.inputs, args.against], "--figure")  # a baseline name is no path
         if args.out and Path(args.out).resolve() == Path(args.figure).resolve():
             raise UsageError("--out and --figure name the same file")
     protocol = parse_protocol_items(args.protocol)

@@ -59,9 +59,12 @@ def check_not_an_input(path: str | Path, inputs: Sequence[str | Path], flag: str
     """Refuse (UsageError, one line) an output that would overwrite what the command reads: an
     input file or its `<file>.protocol.json` sidecar, or anything inside a run folder (a folder
     holding run.json: the agent's files, which `table`/`compare`/`plot` read)."""
-    target = Path(path).resolve()
-    for raw in inputs:
-        source = Path(raw).resolve()
+    try:
+        target = Path(path).resolve()
+        sources = [Path(raw).resolve() for raw in inputs if Path(raw).exists()]  # a baseline name is no path
+    except (OSError, RuntimeError) as error:  # a symlink loop
+        raise UsageError(f"{flag} {path}: cannot resolve the path ({error})") from error
+    for source in sources:
         if target in (source, Path(f"{source}.protocol.json")):
             raise UsageError(f"{flag} {path}: is one of the inputs; write the output elsewhere")
     for folder in (target, *target.parents):
@@ -71,11 +74,19 @@ def check_not_an_input(path: str | Path, inputs: Sequence[str | Path], flag: str
 
 @contextmanager
 def writing(path: str | Path, flag: str) -> Iterator[None]:
-    """Turn an OSError while writing an output (a place the checks could not foresee, such as
-    /proc as root, or a full disk) into one line naming the flag."""
+    """Turn an OSError while writing the output `path` (a place the checks could not foresee, such
+    as /proc as root, or a full disk) into one line naming the flag. An OSError about another
+    file (reading an input, a font cache) is left as it is."""
     try:
         yield
     except OSError as error:
+        where = Path(error.filename).absolute() if error.filename else None
+        target = Path(path).absolute()
+        # The output itself, a folder made for it, a file inside it (plot) or its atomic temp sibling.
+        ours = where is None or where == target or where in target.parents or target in where.parents \
+            or where.parent == target.parent
+        if not ours:
+            raise
         raise UsageError(f"{flag} {path}: cannot write: {error.strerror or error}") from error
 
 

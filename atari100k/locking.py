@@ -56,20 +56,18 @@ def exclusive_lock(path: Path, timeout_s: float, busy: Callable[[str], str]) -> 
 
 
 def lock_held(path: Path) -> bool | None:
-    """Whether some process holds the flock on `path` (never creates it): None when the file is
-    absent or the filesystem cannot tell (no flock there)."""
+    """Whether some process holds the flock on `path` (never creates it). None when it cannot be
+    told: no file, no flock on this filesystem, any error, or a free lock last taken on another
+    host (where flock is local to each node, as NFS with local_lock or Lustre's localflock, a
+    trainer on another node holds a lock this node cannot see)."""
     try:
-        handle = open(path, "rb")
+        with open(path, "rb") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            holder = handle.read(200).decode(errors="replace")
     except OSError:
         return None
-    with handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        except OSError as error:
-            if error.errno in NO_FLOCK:
-                return None
-            raise
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        return False
+    return False if holder.endswith(f" on {socket.gethostname()}") else None

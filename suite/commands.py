@@ -92,7 +92,8 @@ def _sweep(args: argparse.Namespace) -> int:
     executor = args.executor or ("slurm" if shutil.which("sbatch") else "local")
     if executor == "local":
         # The local pool runs on this machine: Slurm's resources would be silently ignored.
-        given = [flag for flag, value in slurm_only_flags(args) if value not in (None, False, [], ())]
+        given = [flag for flag, value in slurm_only_flags(args)
+                 if value is not None and value is not False and value not in ([], ())]  # 0 is given
         if given:
             how = "--executor local" if args.executor else "no sbatch here, so the local executor"
             raise UsageError(f"{', '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to Slurm, and {how} runs "

@@ -214,8 +214,12 @@ def check_existing_runs(request: SweepRequest, planned: list[PlannedRun]) -> Non
     configs: dict[str, object] = {}
     for run in planned:
         folder = RunFolder(request.out / run.rel_dir)
-        if not folder.path.exists():
-            continue
+        try:
+            existing = folder.read_run_json() if folder.path.is_dir() else None
+        except (OSError, ValueError):
+            existing = None
+        if not (isinstance(existing, dict) and "spec" in existing and "config" in existing):
+            continue  # nothing to compare (or a broken folder: its own job reports that, as before)
         if run.spec.algo not in configs:
             configs[run.spec.algo] = run.spec.config()
         folder.check_compatible(run.spec, configs[run.spec.algo])

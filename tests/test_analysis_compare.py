@@ -13,7 +13,8 @@ import pytest
 import scipy.stats
 
 from analysis.baselines import final_baseline_scores, get_baseline
-from analysis.compare import Side, build_comparison, iqm_inside_rate
+from analysis.aggregate import iqm as agg_iqm
+from analysis.compare import Side, build_comparison, iqm_inside_rate, range_inside_rate
 from analysis.rank_test import LEVEL, game_verdict, improvement_probability, midrank_percentiles, rank_sum_test
 from atari100k.cli import build_parser, main
 
@@ -310,21 +311,42 @@ def test_one_run_per_game_gives_no_overall_verdict(capsys, tmp_path):
     ours_iqm = aggregate["iqm_hns"]["one run"]["value"]
     assert aggregate["iqm_inside_against_ci"] == (published_iqm["ci"][0] <= ours_iqm <= published_iqm["ci"][1])
     inside = sum(g["published"]["p5"] <= g["ours"][0] <= g["published"]["p95"] for g in data["games"])
-    assert aggregate["runs_inside_5_95"] == {"inside": inside, "runs": 26} and 15 <= inside <= 26
+    ranges = aggregate["runs_inside_5_95"]
+    assert (ranges["inside"], ranges["runs"]) == (inside, 26) and 15 <= inside <= 26
+    # 26 runs, each inside its range ~88% of the time: all of them far less often.
+    assert 0.01 < ranges["faithful_pass_rate"] < 0.15
     assert 0 < aggregate["iqm_inside_rate_of_against_draws"] < 0.5  # one run a game is far noisier than the CI
     assert main(["compare", *REPS, str(tmp_path / "one.csv"), "--against", "DER"]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if "5-95% range of their game" in line)
-    assert f"| {inside} of 26 (all 26 of a faithful reproduction are inside 6% of the time) |" in row
+    rate = f"{100 * ranges['faithful_pass_rate']:.0f}%"
+    assert f"| {inside} of 26 (all 26 runs of a faithful reproduction are inside {rate} of the time) |" in row
 
 
 def test_iqm_inside_rate_by_hand():
     theirs = np.array([[0.0], [1.0], [2.0]])  # 3 runs of one game
-    # One run per draw: its IQM is its score, inside (0.5, 1.5) only for the middle run: 1/3.
-    assert iqm_inside_rate(theirs, (0.5, 1.5), 1, draws=3000) == pytest.approx(1 / 3, abs=0.03)
-    # Two runs: the IQM of two scores is their mean (0.5, 1 or 1.5, each 1/3); (0.9, 1.6) holds two of them.
-    assert iqm_inside_rate(theirs, (0.9, 1.6), 2, draws=3000) == pytest.approx(2 / 3, abs=0.03)
+    # One run per draw, from a resample of the three: each score 1/3 of the time; (0.5, 1.5) holds only 1.
+    assert iqm_inside_rate(theirs, (0.5, 1.5), 1, draws=6000) == pytest.approx(1 / 3, abs=0.02)
     assert iqm_inside_rate(theirs, (-1.0, 3.0), 2, draws=50) == 1.0
-    assert iqm_inside_rate(theirs, (0.0, 2.0), 3) is None  # nothing left to draw
+    assert iqm_inside_rate(theirs, (5.0, 6.0), 2, draws=50) == 0.0
+    assert iqm_inside_rate(theirs[:1], (0.0, 2.0), 1) is None  # one run: nothing to resample
+    # Normal runs: the published CI of the mean-like IQM is ~ +-2 sd/sqrt(n); our k runs add sd/sqrt(k).
+    rng = np.random.default_rng(0)
+    many = rng.normal(size=(400, 1))
+    half_width = 2 * many.std() / np.sqrt(400)
+    ci = (float(agg_iqm(many)) - half_width, float(agg_iqm(many)) + half_width)
+    # k = 400 runs: ours and theirs equally noisy: inside ~ P(|N(0, 2/400)| < 2/sqrt(400)) = P(|Z| < 1.41) ~ 0.84
+    assert iqm_inside_rate(many, ci, 400, draws=1000) == pytest.approx(0.84, abs=0.06)
+
+
+def test_range_inside_rate_by_hand():
+    rng = np.random.default_rng(0)
+    games = {g: rng.random(100) for g in ("a", "b")}
+    # One held-out run inside the 5-95% range of the 99 others: ~0.9 * 98 / 100 = 0.88 per game.
+    one = range_inside_rate({"a": games["a"]}, {"a": 1}, draws=20000)
+    assert one == pytest.approx(0.88, abs=0.015)
+    both = range_inside_rate(games, {"a": 1, "b": 1}, draws=20000)
+    assert both == pytest.approx(0.88 ** 2, abs=0.02)  # games are independent
+    assert range_inside_rate({"a": games["a"][:12]}, {"a": 3}) is None  # fewer than 10 left for a range
 
 
 def test_bad_output_paths_and_against_refused_before_any_work(capsys, tmp_path):

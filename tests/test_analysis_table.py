@@ -480,3 +480,22 @@ def test_the_heading_says_atari_100k_only_for_runs_of_that_budget(capsys, tmp_pa
     assert first.startswith("**Scores after 600 agent steps (not the Atari 100k budget of 100,000) over 2 games:")
     assert main(["table", "--baselines", "DER,SPR", "--games", "Pong", *REPS]) == 0
     assert capsys.readouterr().out.splitlines()[0].startswith("**Atari 100k scores over 1 game:")
+
+
+def test_output_guards_by_hand(tmp_path, monkeypatch):
+    from analysis.output import check_not_an_input, writing
+
+    monkeypatch.chdir(tmp_path)
+    check_not_an_input("DER", ["results", "DER"], "--out")  # a baseline name (no such path) is no input
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    with pytest.raises(UsageError, match="cannot resolve"):
+        check_not_an_input(loop / "t.md", [], "--out")
+    out = tmp_path / "figs" / "t.md"
+    for about_the_output in (out, out.parent, tmp_path / "figs" / ".t.md.tmp123", None):
+        with pytest.raises(UsageError, match="--out .*: cannot write: Disk full"):
+            with writing(out, "--out"):
+                raise OSError(28, "Disk full", None if about_the_output is None else str(about_the_output))
+    with pytest.raises(OSError):  # another file (an input, a font cache): not the output's fault
+        with writing(out, "--out"):
+            raise OSError(2, "No such file", str(tmp_path / "inputs" / "eval.csv"))

@@ -431,3 +431,16 @@ def test_fewer_runs_than_runs_per_job_pack_only_those(capsys, tmp_path):
     assert "1 GPU, 2 CPU, 8G per array task" in plan and "runs per array task" not in plan
     assert main([*ask, "--seeds", "6"]) == 0  # 6 runs: tasks of 4 (the last one trains 2)
     assert "4 runs per array task sharing 1 GPU, 8 CPU (2 per run), 32G" in capsys.readouterr().out
+
+
+def test_zero_valued_slurm_flags_count_as_given_and_broken_folders_do_not_stop_a_sweep(capsys, tmp_path):
+    ask = ["sweep", "--dry-run", "--out", str(tmp_path / "s"), "--executor", "local", "--games", "Pong,Breakout",
+           "--seeds", "1", "--preset", "debug"]
+    assert main([*ask, "--gpus", "0"]) == 2 and "--gpus applies to Slurm" in capsys.readouterr().err
+    # A folder with a checkpoint but no run.json, another with a run.json of no spec: left to their jobs.
+    (tmp_path / "s" / "dreamerv2" / "Pong" / "seed_0").mkdir(parents=True)
+    (tmp_path / "s" / "dreamerv2" / "Pong" / "seed_0" / "checkpoint.pt").write_bytes(b"x")
+    (tmp_path / "s" / "dreamerv2" / "Breakout" / "seed_0").mkdir(parents=True)
+    atomic_write_json(tmp_path / "s" / "dreamerv2" / "Breakout" / "seed_0" / "run.json", {"budget_steps": 5})
+    assert main(ask) == 0
+    assert "submit 2" in capsys.readouterr().out

@@ -29,7 +29,7 @@ from analysis.figure_style import DEFAULT_WIDTH, check_width, palette, percent, 
 from analysis.figure_summary import POI_MODES, TAUS, aggregates_figure, poi_figure, profiles_figure
 from analysis.scores import ScoreData
 from analysis.table import MARK, ScoreTable, build_table, protocol_lines
-from analysis.table_render import budget_heading
+from analysis.table_render import aggregate_caveats, budget_heading
 from atari100k.errors import UsageError
 from atari100k.fileio import atomic_write_text
 
@@ -73,9 +73,8 @@ def build_figures(data: ScoreData, baselines: Sequence[Baseline], step: int | No
     table = build_table(data, baselines, step=step, allow_partial=allow_partial, reps=reps, seed=seed,
                         confidence=confidence)
     colors = palette(table.algorithms)
-    def runs_text(a: str) -> str:  # as the table says it: fewer games, or one run (no interval)
-        said = [f"{table.games_used[a]} of {len(table.games)} games"] if table.games_used[a] < len(table.games) else []
-        said += ["1 run per game: no CI, the bar is its point"] if table.runs[a] < 2 else []
+    def runs_text(a: str) -> str:  # as the table says it (a bar without CI is its point)
+        said = aggregate_caveats(table, a)
         return f"{a} {table.runs[a]}" + (f" ({'; '.join(said)})" if said else "")
 
     how = (f"{len(table.games)} games; HNS; {percent(confidence)} stratified bootstrap CIs (rliable), {reps} reps, seed {seed}; "

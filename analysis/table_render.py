@@ -99,11 +99,17 @@ def aggregate_ci(table: ScoreTable, algorithm: str, e: agg.Estimate) -> tuple[fl
     return e.ci if table.runs[algorithm] >= 2 else None
 
 
-def _estimate_text(table: ScoreTable, algorithm: str, e: agg.Estimate) -> str:
-    ci = aggregate_ci(table, algorithm, e)
-    said = [] if ci else ["no CI: 1 run"]
+def aggregate_caveats(table: ScoreTable, algorithm: str) -> list[str]:
+    """What an algorithm's aggregates lack: a CI (one run per game), games (fewer than the table's)."""
+    said = ["no CI: 1 run"] if table.runs[algorithm] < 2 else []
     if table.games_used[algorithm] < len(table.games):
         said.append(f"{table.games_used[algorithm]} of {len(table.games)} games")
+    return said
+
+
+def _estimate_text(table: ScoreTable, algorithm: str, e: agg.Estimate) -> str:
+    ci = aggregate_ci(table, algorithm, e)
+    said = aggregate_caveats(table, algorithm)
     text = f"{e.value:,.3f}" + (f" [{ci[0]:,.3f}, {ci[1]:,.3f}]" if ci else "")
     return text + (f" ({'; '.join(said)})" if said else "")
 

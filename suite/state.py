@@ -48,7 +48,8 @@ class RunStatus:
     budget: int | None
     """Budget in agent steps."""
     sps: float | None
-    """Throughput in agent steps/s (training wall time average)."""
+    """Throughput in agent steps/s: an unfinished run's over its last metrics rows, a finished
+    run's over its whole training wall time (`_throughput`)."""
     eta_s: float | None
     """Seconds left for this run at its throughput (None when unknown or not active)."""
     job_id: str | None

@@ -7,10 +7,16 @@
 #   bash scripts/reproduce.sh                  # the DER runs (~5 h per run on one core here)
 #   ALGOS="der iqn" bash scripts/reproduce.sh  # and IQN (needs a GPU: ~100+ h per run on a CPU core)
 #   RUNS=/scratch/me PARALLEL=4 bash scripts/reproduce.sh
+#   VARIANT=dopamine2021 GAMES=RoadRunner bash scripts/reproduce.sh
+#       # DER with a preset stacked on atari100k (here the 2021 Dopamine code of the published
+#       # runs); runs go to $RUNS-<variant>, logs to results/reproduction-<variant>/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON_BIN=$(bash scripts/setup_env.sh)
-RUNS=${RUNS:-$HOME/atari100k-runs}
+VARIANT=${VARIANT:-}
+RUNS=${RUNS:-$HOME/atari100k-runs${VARIANT:+-$VARIANT}}
+RESULTS=results/reproduction${VARIANT:+-$VARIANT}
+PRESET=atari100k${VARIANT:+,$VARIANT}
 PARALLEL=${PARALLEL:-2}
 ALGOS=${ALGOS:-der}
 GAMES=${GAMES:-"Krull RoadRunner Assault Breakout"}
@@ -30,17 +36,17 @@ jobs=("${started[@]}" "${fresh[@]}")
 run_one() {
     local algo=$1 game=$2 seed=$3
     case " $ALGOS " in *" $algo "*) ;; *) return 0 ;; esac
-    local out="$RUNS/$algo/$game/seed_$seed" keep="results/reproduction/$algo/$game/seed_$seed"
+    local out="$RUNS/$algo/$game/seed_$seed" keep="$RESULTS/$algo/$game/seed_$seed"
     [ -f "$keep/DONE" ] && return 0  # finished and committed, here or elsewhere (a GPU lease)
     OMP_NUM_THREADS=1 "$PYTHON_BIN" -m atari100k train "$game" --seed "$seed" --algo "$algo" \
-        --out "$out" --no-progress > "$RUNS/$algo-$game-$seed.log" 2>&1 || return 0
+        --preset "$PRESET" --out "$out" --no-progress > "$RUNS/$algo-$game-$seed.log" 2>&1 || return 0
     if [ -f "$out/DONE" ]; then
         mkdir -p "$keep"
         cp "$out"/{run.json,metrics.jsonl,episodes.csv,eval.csv,DONE} "$keep"/
     fi
 }
 export -f run_one
-export PYTHON_BIN RUNS ALGOS
+export PYTHON_BIN RUNS ALGOS RESULTS PRESET
 mkdir -p "$RUNS"
 printf '%s\n' "${jobs[@]}" | xargs -P "$PARALLEL" -L 1 bash -c 'run_one $0 $1 $2'
-"$PYTHON_BIN" -m atari100k table results/reproduction --baselines DER --allow-partial  # says which runs are missing
+"$PYTHON_BIN" -m atari100k table "$RESULTS" --baselines DER --allow-partial  # says which runs are missing

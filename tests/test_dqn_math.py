@@ -14,6 +14,7 @@ from agent.dqn.losses import project_distribution, quantile_huber_loss
 from agent.dqn.networks import ImplicitQuantileNetwork, NoisyLinear, RainbowNetwork, same_padding
 from agent.dqn.replay import TransitionReplay
 from agent.dqn.sum_tree import SumTree
+from atari100k.errors import UsageError
 
 
 def _replay(prioritized: bool = True) -> TransitionReplay:
@@ -168,6 +169,16 @@ def test_epsilon_schedules() -> None:
     der = DERLearner(resolve_config(None, ["env.image_size=32"], None, "der"), (1, 32, 32), 3, 1,
                      torch.device("cpu"), 0)
     assert [der.epsilon(s) for s in (0, 1600, 5000)] == [0.0, 0.0, 0.0]  # noisy nets: zero_epsilon
+    # The 2021 code: identity_epsilon, i.e. DER.gin's epsilon_train from the first step on.
+    config_2021 = resolve_config(("atari100k", "dopamine2021"), ["env.image_size=32"], None, "der")
+    der_2021 = DERLearner(config_2021, (1, 32, 32), 3, 1, torch.device("cpu"), 0)
+    assert [der_2021.epsilon(s) for s in (0, 1600, 5000)] == [0.01, 0.01, 0.01]
+    assert config_2021.der.target_update_period == 8_000 and config_2021.eval.every == 10_000
+
+
+def test_noisy_epsilon_rejects_unknown_values() -> None:
+    with pytest.raises(UsageError, match="der.noisy_epsilon must be one of zero, constant"):
+        resolve_config(None, ["der.noisy_epsilon=linear"], None, "der")
 
 
 def test_push_frames_restarts_stacks() -> None:

@@ -1,7 +1,10 @@
 """Configuration of the value-based learners: DER (Data-Efficient Rainbow) and IQN.
 
-DER's defaults are Dopamine's `labs/atari_100k` DER recipe, the implementation that produced
-the shipped DER runs (Agarwal et al. 2021). Sources are google/dopamine files; line-level
+DER's defaults are Dopamine's `labs/atari_100k` DER recipe as corrected after 2021: the target
+period of 2,000 updates (the DER paper's; DER.gin since c67e2c3, Nov 2021) and no epsilon on top
+of noisy nets (`zero_epsilon`, since ed92c57, Nov 2022). The shipped DER runs (Agarwal et al.
+2021) predate both fixes; the `dopamine2021` preset restores the public code of their time
+(docs/dopamine_settings.md, section D). Sources are google/dopamine files; line-level
 citations are in docs/dopamine_settings.md:
 - DER.gin: `dopamine/labs/atari_100k/configs/DER.gin`
 - rainbow: `dopamine/jax/agents/full_rainbow/full_rainbow_agent.py`
@@ -67,7 +70,7 @@ class ValueLearnerConfig:
     adam_eps: float = 1.5e-4
     """Adam epsilon (DER.gin `create_optimizer.eps = 0.00015`); betas (0.9, 0.999), no clipping (dqn `create_optimizer`)."""
     epsilon_train: float = 0.0
-    """Training epsilon floor. DER: 0, since noisy nets make Dopamine use `zero_epsilon` (rainbow __init__; DER.gin's 0.01 is unused)."""
+    """Training epsilon floor. DER: 0, since noisy nets make Dopamine use `zero_epsilon` (rainbow __init__; DER.gin's 0.01 is unused); `dopamine2021`: 0.01."""
     epsilon_decay_steps: int = 2_000
     """Linear decay from 1 to epsilon_train over this many steps after min_replay (dqn `linearly_decaying_epsilon`, DER.gin 2000); unused when epsilon_train is 0 and noisy."""
     epsilon_eval: float = 0.001
@@ -88,6 +91,11 @@ class DERLearnerConfig(ValueLearnerConfig):
     """Dueling value/advantage streams on a shared 512 layer (DER.gin `dueling = True`)."""
     double_dqn: bool = True
     """The online net picks the next action, the target net scores it (DER.gin `double_dqn = True`)."""
+    noisy_epsilon: str = "zero"
+    """Training epsilon with noisy nets: 'zero' (rainbow `zero_epsilon`, Dopamine since ed92c57, Nov 2022) or 'constant' (`identity_epsilon`: epsilon_train from step 0, the 2021 code of the published runs)."""
+
+
+NOISY_EPSILONS = ("zero", "constant")
 
 
 @dataclass(frozen=True)
@@ -158,7 +166,9 @@ class DERConfig(_ValueConfigMixin):
     eval: EvalConfig = field(default_factory=EvalConfig)
 
     def _extra_checks(self) -> list[tuple[bool, str]]:
-        return [(self.der.num_atoms >= 2, "der.num_atoms must be >= 2"), (self.der.v_max > 0, "der.v_max must be > 0")]
+        return [(self.der.num_atoms >= 2, "der.num_atoms must be >= 2"), (self.der.v_max > 0, "der.v_max must be > 0"),
+                (self.der.noisy_epsilon in NOISY_EPSILONS,
+                 f"der.noisy_epsilon must be one of {', '.join(NOISY_EPSILONS)}, not {self.der.noisy_epsilon!r}")]
 
 
 @dataclass(frozen=True)
@@ -204,5 +214,17 @@ def _presets(section: str) -> dict[str, dict[str, Any]]:
     }
 
 
-DER_PRESETS = _presets("der")
+DER_PRESETS = {
+    **_presets("der"),
+    # The public Dopamine DER of the shipped runs' time (labs/atari_100k from ffb4f36, 2021-07-07,
+    # to after the paper's posting, 2021-08-30): DER.gin's target period was 8,000 agent steps
+    # (c67e2c3 set 2,000 in Nov 2021), and noisy nets acted on top of a constant training epsilon
+    # of 0.01 (`identity_epsilon`, until ed92c57 in Nov 2022). Stack it: `--preset atari100k,dopamine2021`.
+    # Runner-level differences of that code are not reproduced (docs/dopamine_settings.md, D).
+    "dopamine2021": {
+        "der.target_update_period": 8_000,
+        "der.epsilon_train": 0.01,
+        "der.noisy_epsilon": "constant",
+    },
+}
 IQN_PRESETS = _presets("iqn")

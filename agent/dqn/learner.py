@@ -4,7 +4,8 @@ Both follow Dopamine's `JaxDQNAgent` loop (docs/dopamine_settings.md, A4-A6):
 - Acting: the 4 newest frames (zeros before the episode's first; a lost life starts a new
   stack, as Dopamine's agent resets its state on every terminal); epsilon-greedy with
   `linearly_decaying_epsilon` (1 until min_replay, then linear to epsilon_train over
-  epsilon_decay_steps), except with noisy nets, where Dopamine uses `zero_epsilon`; noise is
+  epsilon_decay_steps), except with noisy nets, where Dopamine uses `zero_epsilon` (the 2021
+  code: a constant epsilon_train, `der.noisy_epsilon`); noise is
   resampled at every step while training and off in evaluation (eps_eval-greedy).
 - Per agent step (`_train_step`): after the transition is stored, if the replay holds more
   than min_replay transitions, one update when training_steps % update_period == 0 and a
@@ -104,10 +105,12 @@ class ValueLearner:
 
     # ------------------------------------------------------------------ acting
     def epsilon(self, step: int) -> float:
-        """Dopamine's `linearly_decaying_epsilon(decay, step, warmup=min_replay, eps_train)`; 0 with noisy nets."""
+        """Dopamine's `linearly_decaying_epsilon(decay, step, warmup=min_replay, eps_train)`; with noisy
+        nets `zero_epsilon` (0), or the 2021 code's `identity_epsilon` (epsilon_train) with
+        noisy_epsilon='constant'."""
         cfg = self.cfg
         if getattr(cfg, "noisy", False):
-            return 0.0  # JaxFullRainbowAgent: epsilon_fn = zero_epsilon when noisy
+            return cfg.epsilon_train if cfg.noisy_epsilon == "constant" else 0.0
         steps_left = cfg.epsilon_decay_steps + cfg.min_replay - step
         bonus = np.clip((1.0 - cfg.epsilon_train) * steps_left / cfg.epsilon_decay_steps, 0.0, 1.0 - cfg.epsilon_train)
         return float(cfg.epsilon_train + bonus)

@@ -38,14 +38,24 @@ DEFAULT_NAME = ALGORITHM_LABELS[DEFAULT_ALGO] + OURS_SUFFIX
 """The label of a run folder without `spec.algo`."""
 
 
-def algorithm_label(algo: str | None) -> str:
-    """Table/figure name of our runs of `algo` (run.json's `spec.algo`; None = DreamerV2).
+# Presets that leave an algorithm's recipe as published: each algorithm's default 100k recipe
+# and the pipeline-check size. Any other preset (DreamerV2's `paper`, DER's `dopamine2021`)
+# changes the recipe, so its runs carry its name and never merge with the default runs.
+RECIPE_PRESETS = ("atari100k", "debug")
 
-    `"der"` -> `"DER (ours)"`; an algorithm this map does not know keeps its own name:
+
+def algorithm_label(algo: str | None, presets: Sequence[str] | None = None) -> str:
+    """Table/figure name of our runs of `algo` (run.json's `spec.algo`; None = DreamerV2) made
+    with `presets` (run.json's `spec.presets`).
+
+    `"der"` -> `"DER (ours)"`; `("der", ["atari100k", "dopamine2021"])` ->
+    `"DER (ours, dopamine2021)"`; an algorithm this map does not know keeps its own name:
     `"ppo"` -> `"ppo (ours)"`.
     """
     algo = DEFAULT_ALGO if algo is None else str(algo)
-    return ALGORITHM_LABELS.get(algo, algo) + OURS_SUFFIX
+    variants = [str(p) for p in presets or () if str(p) not in RECIPE_PRESETS]
+    suffix = f" (ours, {'+'.join(variants)})" if variants else OURS_SUFFIX
+    return ALGORITHM_LABELS.get(algo, algo) + suffix
 
 
 @dataclass
@@ -83,23 +93,25 @@ def find_run_folders(root: Path) -> list[Path]:
     return sorted(p.parent for p in root.rglob("run.json") if is_run_folder(p.parent))
 
 
-def load_run_folder(path: Path, algorithm: str | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+def load_run_folder(path: Path, algorithm: str | None = None) -> tuple[pd.DataFrame, dict[str, Any], str]:
     """One run folder as long-table rows: the mean evaluation return at each `step` of eval.csv.
 
     Args:
       path: the run folder.
-      algorithm: the name its rows carry (--name); None = `algorithm_label(spec.algo)`,
-        e.g. "DER (ours)", or "DreamerV2 (ours)" for a folder without `spec.algo`.
+      algorithm: the name its rows carry (--name); None = `algorithm_label(spec.algo, spec.presets)`,
+        e.g. "DER (ours)", "DER (ours, dopamine2021)", or "DreamerV2 (ours)" for a folder
+        without `spec.algo`.
     Returns:
-      (rows, protocol): rows have COLUMNS (`done` = `DONE` exists); protocol is run.json's
+      (rows, protocol, name): rows have COLUMNS (`done` = `DONE` exists); protocol is run.json's
       `protocol` with `eval_episodes_found` (episodes at the last step) and `algo`
-      (`spec.algo`, "dreamerv2" when absent) added.
+      (`spec.algo`, "dreamerv2" when absent) added; name is the algorithm name of the rows.
     """
     try:
         info = read_json(path / "run.json")
         spec = info["spec"]
         game, seed = canonical_game(str(spec["game"])), spec["seed"]
         algo = spec.get("algo", DEFAULT_ALGO)
+        presets = spec.get("presets") or []
     except UsageError as error:
         raise UsageError(f"{path}: {error}") from None
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -109,7 +121,9 @@ def load_run_folder(path: Path, algorithm: str | None = None) -> tuple[pd.DataFr
     if not isinstance(algo, str) or not algo.strip():
         raise UsageError(f"{path}/run.json: spec.algo {algo!r} must be an algorithm name such as "
                          f"{', '.join(ALGORITHM_LABELS)}")
-    algorithm = algorithm or algorithm_label(algo)
+    if not isinstance(presets, list) or not all(isinstance(p, str) for p in presets):
+        raise UsageError(f"{path}/run.json: spec.presets {presets!r} must be a list of preset names")
+    algorithm = algorithm or algorithm_label(algo, presets)
     text = (path / "eval.csv").read_text(errors="replace")
     if text and not text.endswith("\n"):
         # A crash mid-append leaves a partial last line; the agent truncates it on resume.
@@ -135,7 +149,7 @@ def load_run_folder(path: Path, algorithm: str | None = None) -> tuple[pd.DataFr
     if len(means):
         protocol["eval_episodes_found"] = int(means["size"].iloc[-1])
     protocol["algo"] = algo
-    return rows[COLUMNS], protocol
+    return rows[COLUMNS], protocol, algorithm
 
 
 def _read_table_export(frame: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, dict[str, dict[str, Any]]]:
@@ -262,10 +276,10 @@ def load_inputs(inputs: Sequence[str | Path], names: Sequence[str] | None = None
             if not runs:
                 raise UsageError(f"{path}: no run folders (folders with run.json and eval.csv) found")
             for run in runs:
-                rows, protocol = load_run_folder(run, name)
+                rows, protocol, label = load_run_folder(run, name)
                 parts.append(rows)
                 sources.append(f"{run} ({protocol['algo']})")
-                protocols.setdefault(name or algorithm_label(protocol["algo"]), []).append(protocol)
+                protocols.setdefault(label, []).append(protocol)
         elif path.is_file():
             rows, exported = read_csv_input(path, name)
             parts.append(rows)

@@ -10,6 +10,7 @@ import pytest
 from analysis.baselines import final_baseline_scores, get_baseline, parse_baselines
 from analysis.scores import ALGORITHM_LABELS, algorithm_label, load_inputs
 from atari100k.cli import main
+from atari100k.errors import UsageError
 
 REPS = ["--reps", "30"]
 DER_LABEL = "DER (Dopamine, Agarwal et al.)"
@@ -79,6 +80,8 @@ def test_labels_mirror_agent_algorithms_and_analysis_stays_torch_free():
     assert ALGORITHM_LABELS == {name: a.label for name, a in ALGORITHMS.items()}
     assert algorithm_label("der") == "DER (ours)" and algorithm_label(None) == "DreamerV2 (ours)"
     assert algorithm_label("iqn") == "IQN (ours)" and algorithm_label("ppo") == "ppo (ours)"
+    assert algorithm_label("der", ["atari100k", "dopamine2021"]) == "DER (ours, dopamine2021)"
+    assert algorithm_label("dreamerv2", ["debug"]) == "DreamerV2 (ours)"
     code = ("import sys, analysis.commands, analysis.table, analysis.figures, analysis.scores; "
             "bad = sorted(m for m in sys.modules if m == 'torch' or m.split('.')[0] == 'agent'); "
             "sys.exit(f'imported {bad}' if bad else 0)")
@@ -208,3 +211,20 @@ def test_plot_with_two_algorithms_and_published_der(capsys, tmp_path):
     text = (out / "figures.txt").read_text()
     assert "DER (ours) 2" in text and "DreamerV2 (ours) 2" in text and f"{DER_LABEL} 100" in text
     assert (out / "sample_efficiency.png").stat().st_size > 1000
+
+
+def test_runs_of_a_recipe_preset_get_their_own_label(tmp_path):
+    """DER runs made with `--preset atari100k,dopamine2021` never merge with default DER runs."""
+    sweep = _sweep(tmp_path / "sweep", algos=("der",), old_dreamer=False)
+    variant = _run_folder(tmp_path / "sweep2021" / "der" / "Pong" / "seed_0", "der", "Pong", 0)
+    info = json.loads((variant / "run.json").read_text())
+    info["spec"]["presets"] = ["atari100k", "dopamine2021"]
+    (variant / "run.json").write_text(json.dumps(info))
+    data = load_inputs([sweep, tmp_path / "sweep2021"])
+    counts = data.frame[data.frame["step"] == 100000].groupby("algorithm").size().to_dict()
+    assert counts == {"DER (ours)": 4, "DER (ours, dopamine2021)": 1}
+    assert data.protocols["DER (ours, dopamine2021)"]["algo"] == "der"
+    info["spec"]["presets"] = "dopamine2021"
+    (variant / "run.json").write_text(json.dumps(info))
+    with pytest.raises(UsageError, match="spec.presets 'dopamine2021' must be a list"):
+        load_inputs([variant])

@@ -41,6 +41,10 @@ STORM_NOTE = ("STORM's released runs (results/storm.json, 5 per game) give mean 
               "STORM paper's mean 1.267: all five Freeway runs are 0.0 (a Freeway mean of about 34.5 would give 1.267). "
               "Its released code trains and evaluates on ALE v5 with that version's default sticky actions (0.25), and "
               "scores the mean of 20 evaluation episodes. See analysis/data/SOURCES.md")
+DER_NOTE = ("the published DER runs were made in summer 2021 with the Dopamine code of that time, whose DER "
+            "synced its target network every 8,000 steps (not 2,000) and acted with training epsilon 0.01 on top "
+            "of noisy nets (not 0); later Dopamine and `atari100k train --algo der` use 2,000 and 0, and "
+            "`--preset atari100k,dopamine2021` trains the 2021 values (docs/dopamine_settings.md, section D)")
 DELTA_IRIS_NOTE = ("Delta-IRIS's released runs (results/atari.json) are listed best-first within each game and rounded to "
                    "integers; its README says this Atari configuration scores slightly above the paper's aggregates. "
                    "See analysis/data/SOURCES.md")
@@ -137,7 +141,7 @@ CATALOG: tuple[Baseline, ...] = (
     # runs, "DER (ours)" (analysis.scores.ALGORITHM_LABELS); `--baselines DER` still selects it.
     _final("DER", "van Hasselt et al. 2019 (data-efficient Rainbow)", f"{_RLIABLE}DER/<Game>.json",
            "final of 10 evaluations, 100 episodes (Dopamine re-run)",
-           label="DER (Dopamine, Agarwal et al.)", data_name="DER"),
+           label="DER (Dopamine, Agarwal et al.)", data_name="DER", caveat=DER_NOTE),
     _final("OTRainbow", "Kielak 2020 (overtrained Rainbow)", f"{_RLIABLE}OTRainbow.json",
            "100 evaluation episodes after training (Dopamine re-run)"),
     _final("SPR", "Schwarzer et al. 2021", f"{_RLIABLE}SPR.json",

@@ -190,7 +190,8 @@ def side_from_baseline(baseline: Baseline) -> Side:
     count = f"{runs.min()}" if runs.min() == runs.max() else f"{runs.min()}-{runs.max()}"
     source = f"{baseline.paper}; {baseline.source}" + (f"; protocol: {known['_source']}" if "_source" in known else "")
     return Side(baseline.label, rows[["game", "seed", "step", "score"]], protocol, known.get("_noop_detail"),
-                f"{p.get('score')} ({count} published runs per game)", source, published=True)
+                f"{p.get('score')} ({count} published runs per game)", source, published=True,
+                notes=[f"{baseline.label}: {baseline.caveat}"] if baseline.caveat else [])
 
 
 def side_from_spec(spec: str, name: str | None = None, algorithm: str | None = None,

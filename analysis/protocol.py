@@ -75,10 +75,12 @@ FIELD_TITLES: dict[str, str] = dict(TABLE_FIELDS + ALGORITHM_CHOICE_FIELDS)
 MARK = "†"
 """Marks, in a table's header, a column whose protocol differs from the first column's."""
 
-_DOPAMINE_SETTINGS = "docs/dopamine_settings.md section A (Dopamine labs/atari_100k, DER.gin and its runners)"
-_DOPAMINE_NOOPS = ("uniform 0-29 no-op starts at every episode start, training and evaluation: agent steps of "
-                   "4 frames in Dopamine's DataEfficientAtariRunner, single frames in its legacy "
-                   "MaxEpisodeEvalRunner; the shipped data do not say which runner made them")
+_DOPAMINE_SETTINGS = ("docs/dopamine_settings.md sections A and D (Dopamine labs/atari_100k, DER.gin and its "
+                      "runners; D: the 2021 code of the shipped runs)")
+_DOPAMINE_NOOPS = ("the shipped runs (summer 2021) predate Dopamine's DataEfficientAtariRunner (2023): its legacy "
+                   "MaxEpisodeEvalRunner started every training and evaluation episode with no no-ops "
+                   "(until 2021-07-20), then uniform 0-29 agent steps of 4 frames, then (from 2021-08-24) "
+                   "uniform 0-29 single frames; the shipped data do not say which commit made them")
 _DOPAMINE_RUNNER_EPISODE = ("Dopamine's runners end an episode only at game over (or the 27,000-step cap); a "
                             "lost life is a terminal for the agent only (docs/dopamine_settings.md)")
 # What is known of each published protocol beyond analysis.baselines' budget and sticky actions,

@@ -244,7 +244,8 @@ def test_run_folders_are_der_ours_and_compared(capsys, tmp_path):
     protocol = data["protocol"]
     assert [r["status"] for r in protocol["fields"]] == ["same"] * 11 and protocol["differences"] == []
     noop = next(n for n in protocol["notes"] if "no-op starts are one protocol family" in n)
-    assert "0-30 single no-op frames" in noop and "0-29 no-op starts" in noop
+    assert "0-30 single no-op frames" in noop and "0-29 single frames" in noop and "predate" in noop
+    assert any("target network every 8,000 steps" in n for n in data["notes"])  # the 2021 code (DER_NOTE)
     assert any("observation: DER (ours) 84x84 gray" in c for c in protocol["agent_choices"])
     assert figure.stat().st_size > 5000 and b"FontFile2" in figure.read_bytes()  # TrueType, not Type 3
     # Markdown: the table, the verdict line and the footnotes.

@@ -41,7 +41,8 @@ STORM_NOTE = ("STORM's released runs (results/storm.json, 5 per game) give mean 
               "STORM paper's mean 1.267: all five Freeway runs are 0.0 (a Freeway mean of about 34.5 would give 1.267). "
               "Its released code trains and evaluates on ALE v5 with that version's default sticky actions (0.25), and "
               "scores the mean of 20 evaluation episodes. See analysis/data/SOURCES.md")
-DER_NOTE = ("the published DER runs were made in summer 2021 with the Dopamine code of that time, whose DER "
+DER_NOTE = ("the published DER runs were made in summer 2021, most likely with the public Dopamine code of that "
+            "time (the repository does not name their commit), whose DER "
             "synced its target network every 8,000 steps (not 2,000) and acted with training epsilon 0.01 on top "
             "of noisy nets (not 0); later Dopamine and `atari100k train --algo der` use 2,000 and 0, and "
             "`--preset atari100k,dopamine2021` trains the 2021 values (docs/dopamine_settings.md, section D)")

@@ -112,6 +112,10 @@ def _select(labels: list[str], wanted: str | None, what: str, flag: str, prefer:
         for label in labels:
             if label.lower() in (wanted.lower(), algorithm_label(wanted).lower()):
                 return label
+        # An algorithm name ("der") also names its only recipe variant ("DER (ours, dopamine2021)").
+        family = [label for label in labels if algorithm_family(label) == wanted.lower()]
+        if len(family) == 1:
+            return family[0]
         raise UsageError(f"{flag} {wanted!r} is not among the algorithms of {what}: {', '.join(labels)}")
     if len(labels) > 1:
         # Several algorithms: the one of the algorithm it is compared with, when exactly one is.

@@ -80,7 +80,8 @@ _DOPAMINE_SETTINGS = ("docs/dopamine_settings.md sections A and D (Dopamine labs
 _DOPAMINE_NOOPS = ("the shipped runs (summer 2021) predate Dopamine's DataEfficientAtariRunner (2023): its legacy "
                    "MaxEpisodeEvalRunner started every training and evaluation episode with no no-ops "
                    "(until 2021-07-20), then uniform 0-29 agent steps of 4 frames, then (from 2021-08-24) "
-                   "uniform 0-29 single frames; the shipped data do not say which commit made them")
+                   "uniform 0-29 single frames; the shipped data do not say which commit made them, and 'same' "
+                   "assumes one of the later two")
 _DOPAMINE_RUNNER_EPISODE = ("Dopamine's runners end an episode only at game over (or the 27,000-step cap); a "
                             "lost life is a terminal for the agent only (docs/dopamine_settings.md)")
 # What is known of each published protocol beyond analysis.baselines' budget and sticky actions,

@@ -38,15 +38,15 @@ DEFAULT_NAME = ALGORITHM_LABELS[DEFAULT_ALGO] + OURS_SUFFIX
 """The label of a run folder without `spec.algo`."""
 
 
-# Presets that leave an algorithm's recipe as published: each algorithm's default 100k recipe
-# and the pipeline-check size. Any other preset (DreamerV2's `paper`, DER's `dopamine2021`)
-# changes the recipe, so its runs carry its name and never merge with the default runs.
+# Presets that keep an algorithm's default recipe: its default (`atari100k`) and the pipeline-check
+# size (`debug`). Any other preset (DreamerV2's `paper`, DER's `dopamine2021`) changes the
+# recipe, so its runs carry its name ("DreamerV2 (ours, paper)") and never merge with the
+# default runs.
 RECIPE_PRESETS = ("atari100k", "debug")
 
 
 def algorithm_label(algo: str | None, presets: Sequence[str] | None = None) -> str:
-    """Table/figure name of our runs of `algo` (run.json's `spec.algo`; None = DreamerV2) made
-    with `presets` (run.json's `spec.presets`).
+    """Table/figure name of our runs of `algo` (`spec.algo`; None = DreamerV2) with `presets` (`spec.presets`).
 
     `"der"` -> `"DER (ours)"`; `("der", ["atari100k", "dopamine2021"])` ->
     `"DER (ours, dopamine2021)"`; an algorithm this map does not know keeps its own name:
@@ -244,7 +244,7 @@ def load_inputs(inputs: Sequence[str | Path], names: Sequence[str] | None = None
     Args:
       inputs: paths; folders are searched recursively for run folders (any layout, e.g.
         `<sweep>/<algo>/<Game>/seed_<k>/` or `<sweep>/<Game>/seed_<k>/`), files are long CSVs.
-      names: algorithm names: none (each run folder -> `algorithm_label(spec.algo)`, e.g.
+      names: algorithm names: none (each run folder -> `algorithm_label(spec.algo, spec.presets)`, e.g.
         "DER (ours)", so a folder of several algorithms gives one name per algorithm; CSVs ->
         their column), one (applies to every input) or one per input.
       protocol: protocol fields for every CSV input (`--protocol`, validated by

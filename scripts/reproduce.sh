@@ -2,23 +2,27 @@
 # The DER/IQN reproduction of issue 12: full-budget runs of DER on Krull, RoadRunner, Assault
 # and Breakout x 2 seeds, and IQN on the same games x 1 seed, two at a time, one torch thread
 # each. Checkpoints and replays stay in $RUNS (outside the repository, ~0.7 GB per run); the
-# finished runs' logs and DONE are copied to results/reproduction/<algo>/<Game>/seed_<k>/.
+# finished runs' logs and DONE are copied to results/reproduction[-<variant>]/<algo>/<Game>/seed_<k>/.
 # Re-running resumes every unfinished run exactly and skips the finished ones.
 #   bash scripts/reproduce.sh                  # the DER runs (~5 h per run on one core here)
 #   ALGOS="der iqn" bash scripts/reproduce.sh  # and IQN (needs a GPU: ~100+ h per run on a CPU core)
 #   RUNS=/scratch/me PARALLEL=4 bash scripts/reproduce.sh
 #   VARIANT=dopamine2021 GAMES=RoadRunner bash scripts/reproduce.sh
 #       # DER with a preset stacked on atari100k (here the 2021 Dopamine code of the published
-#       # runs); runs go to $RUNS-<variant>, logs to results/reproduction-<variant>/
+#       # runs; DER only); runs go to $RUNS-<variant>, logs to results/reproduction-<variant>/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON_BIN=$(bash scripts/setup_env.sh)
 VARIANT=${VARIANT:-}
-RUNS=${RUNS:-$HOME/atari100k-runs${VARIANT:+-$VARIANT}}
+RUNS=${RUNS:-$HOME/atari100k-runs}${VARIANT:+-$VARIANT}
 RESULTS=results/reproduction${VARIANT:+-$VARIANT}
 PRESET=atari100k${VARIANT:+,$VARIANT}
 PARALLEL=${PARALLEL:-2}
 ALGOS=${ALGOS:-der}
+if [ -n "$VARIANT" ] && [ "$ALGOS" != der ]; then
+    echo "reproduce.sh: VARIANT=$VARIANT is a DER preset; run it with ALGOS=der" >&2
+    exit 2
+fi
 GAMES=${GAMES:-"Krull RoadRunner Assault Breakout"}
 jobs=()
 for game in $GAMES; do
@@ -49,4 +53,4 @@ export -f run_one
 export PYTHON_BIN RUNS ALGOS RESULTS PRESET
 mkdir -p "$RUNS"
 printf '%s\n' "${jobs[@]}" | xargs -P "$PARALLEL" -L 1 bash -c 'run_one $0 $1 $2'
-"$PYTHON_BIN" -m atari100k table "$RESULTS" --baselines DER --allow-partial  # says which runs are missing
+if [ -d "$RESULTS" ]; then "$PYTHON_BIN" -m atari100k table "$RESULTS" --baselines DER --allow-partial; fi  # says which runs are missing

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from analysis.baselines import final_baseline_scores, get_baseline, parse_baselines
-from analysis.scores import ALGORITHM_LABELS, algorithm_label, load_inputs
+from analysis.compare import side_from_inputs
+from analysis.scores import ALGORITHM_LABELS, RECIPE_PRESETS, algorithm_label, load_inputs
 from atari100k.cli import main
 from atari100k.errors import UsageError
 
@@ -78,6 +79,7 @@ def test_labels_mirror_agent_algorithms_and_analysis_stays_torch_free():
     from agent.algorithms import ALGORITHMS
 
     assert ALGORITHM_LABELS == {name: a.label for name, a in ALGORITHMS.items()}
+    assert all(set(RECIPE_PRESETS) <= set(a.presets) for a in ALGORITHMS.values())  # names the agents know
     assert algorithm_label("der") == "DER (ours)" and algorithm_label(None) == "DreamerV2 (ours)"
     assert algorithm_label("iqn") == "IQN (ours)" and algorithm_label("ppo") == "ppo (ours)"
     assert algorithm_label("der", ["atari100k", "dopamine2021"]) == "DER (ours, dopamine2021)"
@@ -224,6 +226,8 @@ def test_runs_of_a_recipe_preset_get_their_own_label(tmp_path):
     counts = data.frame[data.frame["step"] == 100000].groupby("algorithm").size().to_dict()
     assert counts == {"DER (ours)": 4, "DER (ours, dopamine2021)": 1}
     assert data.protocols["DER (ours, dopamine2021)"]["algo"] == "der"
+    # `compare --algorithm der` on a folder of only variant runs picks the variant.
+    assert side_from_inputs([tmp_path / "sweep2021"], algorithm="der").label == "DER (ours, dopamine2021)"
     info["spec"]["presets"] = "dopamine2021"
     (variant / "run.json").write_text(json.dumps(info))
     with pytest.raises(UsageError, match="spec.presets 'dopamine2021' must be a list"):

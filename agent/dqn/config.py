@@ -70,7 +70,7 @@ class ValueLearnerConfig:
     adam_eps: float = 1.5e-4
     """Adam epsilon (DER.gin `create_optimizer.eps = 0.00015`); betas (0.9, 0.999), no clipping (dqn `create_optimizer`)."""
     epsilon_train: float = 0.0
-    """Training epsilon floor. DER: 0, since noisy nets make Dopamine use `zero_epsilon` (rainbow __init__; DER.gin's 0.01 is unused); `dopamine2021`: 0.01."""
+    """Training epsilon floor. DER: 0, since noisy nets make Dopamine use `zero_epsilon` (rainbow __init__; DER.gin's 0.01 is unused since ed92c57, Nov 2022); `dopamine2021`: 0.01."""
     epsilon_decay_steps: int = 2_000
     """Linear decay from 1 to epsilon_train over this many steps after min_replay (dqn `linearly_decaying_epsilon`, DER.gin 2000); unused when epsilon_train is 0 and noisy."""
     epsilon_eval: float = 0.001
@@ -96,6 +96,7 @@ class DERLearnerConfig(ValueLearnerConfig):
 
 
 NOISY_EPSILONS = ("zero", "constant")
+"""Values of `der.noisy_epsilon`."""
 
 
 @dataclass(frozen=True)

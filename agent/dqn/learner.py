@@ -105,9 +105,7 @@ class ValueLearner:
 
     # ------------------------------------------------------------------ acting
     def epsilon(self, step: int) -> float:
-        """Dopamine's `linearly_decaying_epsilon(decay, step, warmup=min_replay, eps_train)`; with noisy
-        nets `zero_epsilon` (0), or the 2021 code's `identity_epsilon` (epsilon_train) with
-        noisy_epsilon='constant'."""
+        """Dopamine's `linearly_decaying_epsilon`; with noisy nets 0, or epsilon_train (noisy_epsilon='constant')."""
         cfg = self.cfg
         if getattr(cfg, "noisy", False):
             return cfg.epsilon_train if cfg.noisy_epsilon == "constant" else 0.0

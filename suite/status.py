@@ -112,7 +112,8 @@ def format_table(status: SweepStatus, error_width: int = 240) -> str:
     out += ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines]
     totals = ", ".join(f"{n} {s}" for s, n in status.totals.items() if n)
     out.append("")
-    out.append(f"{len(status.rows)} runs: {totals or 'none'}; ETA {fmt_duration(status.eta_s)}")
+    n = len(status.rows)
+    out.append(f"{n} run{'' if n == 1 else 's'}: {totals or 'none'}; ETA {fmt_duration(status.eta_s)}")
     if not status.slurm_consulted:
         out.append("(Slurm not consulted or not reachable: states read from the run folders alone)")
     return "\n".join(out)

@@ -3,6 +3,7 @@ folders, manifests from before algorithms were an axis, and bad input (no Slurm 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -310,6 +311,8 @@ def test_status_from_folders_alone(tmp_path):
     assert "CUDA out of memory" in table and "8 runs: 3 running, 1 done, 1 failed, 1 cancelled, 2 missing" in table
     assert table.splitlines()[0].split()[:3] == ["algo", "game", "seed"] and table.splitlines()[1].startswith("dreamerv2")
     assert "Slurm not consulted" in table
+    one = dataclasses.replace(status, rows=status.rows[:1])
+    assert "\n1 run: " in format_table(one)  # singular, not "1 runs"
 
 
 def test_status_cli_json_without_torch(tmp_path):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import textwrap
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from analysis.protocol import field_text
 from analysis.output import json_default
 from analysis.rank_test import RankTest
 from atari100k.errors import UsageError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 FORMATS = ("markdown", "json")
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
@@ -231,56 +234,68 @@ _VERDICT_COLORS = {"consistent": "0.15", "below": "tab:red", "above": "tab:blue"
 
 
 def comparison_figure(c: Comparison, path: str | Path) -> Path:
-    """Per game, the published runs (box: median, quartiles, whiskers at 5-95%; dots: every run)
-    and our runs (diamonds), each game on its own raw-score axis; written atomically.
+    """Write `build_comparison_figure(c)` atomically to `path`.
 
     The format follows the suffix (.png, .pdf, .svg); PDF/SVG text stays text (TrueType).
     """
     import matplotlib
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
 
     from atari100k.fileio import atomic_write
 
     path = Path(path)
+    with matplotlib.rc_context({"pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "none"}):
+        fig = build_comparison_figure(c)
+        fmt = path.suffix.lstrip(".").lower()
+        atomic_write(path, lambda handle: fig.savefig(handle, format=fmt, dpi=150), mode="wb")
+    return path
+
+
+def build_comparison_figure(c: Comparison) -> Figure:
+    """Per game, the published runs (box: median, quartiles, whiskers at 5-95%; dots: every run)
+    and our runs (diamonds), each game on its own raw-score axis; up to 5 games per row."""
+    import matplotlib
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
     # `orientation` replaced `vert` in matplotlib 3.10.
     horizontal = ({"orientation": "horizontal"} if tuple(map(int, matplotlib.__version__.split(".")[:2])) >= (3, 10)
                   else {"vert": False})
     ncol = min(5, len(c.games))
     nrow = -(-len(c.games) // ncol)
     rng = np.random.default_rng(0)
-    with matplotlib.rc_context({"pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "none"}):
-        width = 3.0 * ncol
-        footer = textwrap.wrap(
-            f"x: raw game score, each game on its own axis. Our score per run: {c.ours.score_text}. Published: "
-            f"{c.against.score_text}. Per-game verdict: two-sided exact rank-sum test at level {c.level:g} (p in "
-            f"each title). Overall: P(ours > published) with a stratified bootstrap 95% CI, "
-            f"{c.bootstrap['reps']} reps, seed {c.bootstrap['seed']}.", width=int(width * 20))
-        footer_in = 0.14 * len(footer) + 0.1
-        fig = Figure(figsize=(width, 1.25 * nrow + 0.7 + footer_in))
-        axes = fig.subplots(nrow, ncol, squeeze=False)
-        for ax, g in zip(axes.flat, c.games):
-            theirs = c.against.final.loc[c.against.final["game"] == g.game, "score"].to_numpy(float)
-            ax.boxplot(theirs, whis=(5, 95), showfliers=False, positions=[0], widths=0.5,
-                       medianprops={"color": "0.1"}, boxprops={"color": "0.4"}, whiskerprops={"color": "0.4"},
-                       capprops={"color": "0.4"}, **horizontal)
-            ax.scatter(theirs, rng.uniform(-0.18, 0.18, len(theirs)), s=4, color="0.55", alpha=0.5, lw=0)
-            ax.scatter(g.ours, np.ones(len(g.ours)), marker="D", s=22, color="tab:orange", edgecolor="0.1",
-                       lw=0.5, zorder=3)
-            ax.set_yticks([0, 1], [f"pub. ({g.published_runs})", f"ours ({len(g.ours)})"], fontsize=7)
-            ax.set_ylim(-0.6, 1.6)
-            ax.xaxis.set_major_locator(MaxNLocator(5))
-            ax.tick_params(axis="x", labelsize=7)
-            ax.grid(axis="x", alpha=0.3)
-            ax.set_title(f"{g.game}: {g.verdict} (p={g.test.p_value:.2g})", fontsize=8,
-                         color=_VERDICT_COLORS[g.verdict])
-        for ax in list(axes.flat)[len(c.games):]:
-            ax.set_axis_off()
-        fig.suptitle(f"{c.ours.label} (diamonds) against {c.against.label} (box: median, quartiles, whiskers at "
-                     f"5-95%; dots: every published run)\n{headline(c).replace('**', '')}", fontsize=9)
-        height = fig.get_figheight()
-        fig.tight_layout(rect=(0, footer_in / height, 1, 1))
-        fig.text(0.01, 0.05 / height, "\n".join(footer), fontsize=6.5, color="0.3", ha="left", va="bottom")
-        fmt = path.suffix.lstrip(".").lower()
-        atomic_write(path, lambda handle: fig.savefig(handle, format=fmt, dpi=150), mode="wb")
-    return path
+    width = 3.0 * ncol
+    footer = textwrap.wrap(
+        f"x: raw game score, each game on its own axis. Our score per run: {c.ours.score_text}. Published: "
+        f"{c.against.score_text}. Per-game verdict: two-sided exact rank-sum test at level {c.level:g} (p in "
+        f"each title). Overall: P(ours > published) with a stratified bootstrap 95% CI, "
+        f"{c.bootstrap['reps']} reps, seed {c.bootstrap['seed']}.", width=int(width * 20))
+    footer_in = 0.14 * len(footer) + 0.1
+    # The title wrapped to the figure's width (a 1-2 game figure is narrower than one line of it).
+    title = [line for part in (f"{c.ours.label} (diamonds) against {c.against.label} (box: median, quartiles, "
+                               f"whiskers at 5-95%; dots: every published run)", headline(c).replace("**", ""))
+             for line in textwrap.wrap(part, width=int(width * 13))]
+    title_in = 0.17 * len(title) + 0.1
+    fig = Figure(figsize=(width, 1.25 * nrow + 0.35 + title_in + footer_in))
+    axes = fig.subplots(nrow, ncol, squeeze=False)
+    for ax, g in zip(axes.flat, c.games):
+        theirs = c.against.final.loc[c.against.final["game"] == g.game, "score"].to_numpy(float)
+        ax.boxplot(theirs, whis=(5, 95), showfliers=False, positions=[0], widths=0.5,
+                   medianprops={"color": "0.1"}, boxprops={"color": "0.4"}, whiskerprops={"color": "0.4"},
+                   capprops={"color": "0.4"}, **horizontal)
+        ax.scatter(theirs, rng.uniform(-0.18, 0.18, len(theirs)), s=4, color="0.55", alpha=0.5, lw=0)
+        ax.scatter(g.ours, np.ones(len(g.ours)), marker="D", s=22, color="tab:orange", edgecolor="0.1",
+                   lw=0.5, zorder=3)
+        ax.set_yticks([0, 1], [f"pub. ({g.published_runs})", f"ours ({len(g.ours)})"], fontsize=7)
+        ax.set_ylim(-0.6, 1.6)
+        ax.xaxis.set_major_locator(MaxNLocator(5))
+        ax.tick_params(axis="x", labelsize=7)
+        ax.grid(axis="x", alpha=0.3)
+        ax.set_title(f"{g.game}: {g.verdict} (p={g.test.p_value:.2g})", fontsize=8,
+                     color=_VERDICT_COLORS[g.verdict])
+    for ax in list(axes.flat)[len(c.games):]:
+        ax.set_axis_off()
+    fig.suptitle("\n".join(title), fontsize=9)
+    height = fig.get_figheight()
+    fig.tight_layout(rect=(0, footer_in / height, 1, 1))
+    fig.text(0.01, 0.05 / height, "\n".join(footer), fontsize=6.5, color="0.3", ha="left", va="bottom")
+    return fig

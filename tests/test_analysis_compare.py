@@ -15,6 +15,7 @@ import scipy.stats
 from analysis.baselines import final_baseline_scores, get_baseline
 from analysis.aggregate import iqm as agg_iqm
 from analysis.compare import Side, build_comparison, iqm_inside_rate, range_inside_rate
+from analysis.compare_report import build_comparison_figure
 from analysis.rank_test import LEVEL, game_verdict, improvement_probability, midrank_percentiles, rank_sum_test
 from atari100k.cli import build_parser, main
 
@@ -384,3 +385,21 @@ def test_numbers_have_thousands_separators_from_1000_as_in_table():
 
     assert [_num(x) for x in (3046.64, 15224.0, 999.95, 12.34, 5.123)] == ["3,046.6", "15,224", "1,000.0",
                                                                           "12.3", "5.12"]
+
+
+@pytest.mark.parametrize("games", [1, 2, 7])
+def test_figure_text_fits_the_figure(games):
+    """The title and footer are wrapped to the figure's width, however few games it has."""
+    ours, rest = _split(3, k=2)
+    keep = sorted(ours["game"].unique())[:games]
+    comparison = build_comparison(_side(ours[ours["game"].isin(keep)], "DER split with a long name", False),
+                                  _side(rest, "DER rest", True), reps=50)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = build_comparison_figure(comparison)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    texts = fig.texts  # the title and the footer
+    assert len(texts) == 2 and fig.get_suptitle().startswith("DER split with a long name")
+    for text in texts:
+        box = text.get_window_extent(renderer)
+        assert box.x0 >= 0 and box.x1 <= fig.bbox.x1 and box.y0 >= 0 and box.y1 <= fig.bbox.y1, text.get_text()

@@ -66,6 +66,7 @@ def aggregates_figure(table: ScoreTable, width: str, colors: dict[str, tuple]) -
         ax.spines["left"].set_visible(False)
         ax.grid(axis="y", visible=False)
         ax.xaxis.set_major_locator(MaxNLocator(3))
+        ax.use_sticky_edges = False  # bars pin the axis to their left end: the lowest CI (or a 1-run point) sat on it
         ax.margins(x=0.08)
         plain(ax.xaxis)
     fig.supxlabel("Human normalized score (HNS)")

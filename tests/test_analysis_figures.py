@@ -239,6 +239,10 @@ def test_aggregates_and_profiles_draw_every_algorithm_with_its_ci():
             (bar,) = _gid(aggregates, f"ci:{a}:{metric}")
             lo, hi = figures.table.aggregates[a][metric].ci
             assert (bar.get_x(), bar.get_x() + bar.get_width()) == pytest.approx((lo, hi))
+    for ax in aggregates.axes:  # every bar and tick clear of the panel's edges (a 1-run point has a bar of width 0)
+        left, right = ax.get_xlim()
+        ends = [x for bar in _gid(ax, "ci:") for x in (bar.get_x(), bar.get_x() + bar.get_width())]
+        assert left < min(ends) and max(ends) < right, (ax.get_title(), ax.get_xlim(), ends)
     assert [_unmarked(t.get_text()) for t in aggregates.axes[0].get_yticklabels()] == algorithms[::-1]  # first on top
     profiles = figures.figures["performance_profiles"]
     assert sorted(g.get_gid() for g in _gid(profiles, "curve:")) == sorted(f"curve:{a}" for a in algorithms)

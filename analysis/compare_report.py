@@ -122,7 +122,7 @@ def method_lines(comparison: Comparison) -> list[str]:
 def _runs_cell(values: list[float], fmt) -> str:
     if len(values) <= 5:
         return ", ".join(fmt(v) for v in values)
-    return f"median {fmt(float(np.median(values)))} [{fmt(min(values))}, {fmt(max(values))}] ({len(values)} runs)"
+    return f"median {fmt(float(np.median(values)))} [{fmt(min(values))}, {fmt(max(values))}] ({len(values)} run{'s' if len(values) != 1 else ''})"
 
 
 def same_algorithm(c: Comparison) -> bool:
@@ -156,7 +156,7 @@ def _markdown(c: Comparison) -> str:
                 f"(level {c.level:g}; about {c.level * len(c.games):.1f} expected by chance).", ""]
     out += ["| Aggregate (HNS, 1.0 = human) | value [95% CI] |", "|---|---:|"]
     for label, e in c.iqm.items():
-        out.append(f"| IQM {label} ({c.runs[label]} runs/game) | {_estimate(e)} |")
+        out.append(f"| IQM {label} ({c.runs[label]} run{'s' if c.runs[label] != 1 else ''}/game) | {_estimate(e)} |")
     out.append(f"| P({ours} > {them}) | {_estimate(c.poi)} |")
     inside, total = c.runs_inside_range
     passes = ("" if c.range_inside_rate is None else

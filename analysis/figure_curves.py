@@ -236,7 +236,7 @@ def sample_efficiency_figure(data: ScoreData, table: ScoreTable, baselines: Sequ
         positions = _dodged(markers, ends, lims[log], log, panel_in)
         for a, (frames, iqm, ci, n) in curves.items():
             _draw_curve(ax, [positions[a]] if a in markers else frames, iqm, ci[0], ci[1], colors[a], f"curve:{a}",
-                        f"{table.shown_label(a)} ({n} runs)")
+                        f"{table.shown_label(a)} ({n} run{'s' if n != 1 else ''})")
         for a, x in positions.items():
             if a in curves:
                 continue

@@ -152,7 +152,7 @@ def protocol_lines(table: ScoreTable) -> list[str]:
     for a in table.algorithms:
         fields, p = table.fields.get(a, {}), table.protocols[a]
         listed = "; ".join(f"{title}: {field_text(fields.get(key))}" for key, title in TABLE_FIELDS)
-        lines.append(f"{_header(table, a)}: {listed}{_agent_text(fields)}; {p['runs_per_game']} runs/game "
+        lines.append(f"{_header(table, a)}: {listed}{_agent_text(fields)}; {p['runs_per_game']} run{'s' if str(p['runs_per_game']) != '1' else ''}/game "
                      f"({table.runs[a]} in aggregates); source: {p.get('source')}")
     b = table.bootstrap
     n_games = len(table.games)

@@ -396,6 +396,7 @@ def test_one_run_has_no_ci_and_fewer_games_are_never_bold(capsys, tmp_path):
     cells = [c.strip() for c in iqm.strip().strip("|").split("|")][3:]  # DER (ours), IQN (ours), DER
     assert cells[0].endswith("(no CI: 1 run; 2 of 3 games)") and "[" not in cells[0]
     assert cells[1].strip("*").endswith("(no CI: 1 run)")
+    assert "; 1 run/game (1 in aggregates)" in out and "1 runs" not in out
     # DER (ours) has the best IQM (its 2 games are the easy ones), yet only whole-table columns compete.
     values = [float(c.strip("*").split()[0]) for c in cells]
     assert values[0] == max(values) and 0 not in _bold(iqm)

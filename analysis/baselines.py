@@ -25,6 +25,9 @@ from atari100k.errors import UsageError
 
 ATARI100K_STEPS = 100_000
 FRAMES_PER_STEP = 4
+EVAL_CURVE_STEPS = 10_000
+"""Training steps per iteration of the shipped per-run evaluation curves (Dopamine's `Runner.training_steps`
+in labs/atari_100k/configs/DER.gin; 10 iterations make the 100k budget)."""
 DOPAMINE_ITERATION_FRAMES = 1_000_000
 IQN_NOTE = ("there is no published IQN at 100k steps (400k frames); Dopamine IQN appears only on the frame axis "
             "or at a stated frame budget, never as a 100k-step score")
@@ -105,6 +108,10 @@ class Baseline:
     """What a table says under itself whenever this baseline is a column (empty = nothing)."""
     curves: CurveSet | None = None
     """A curve baseline's family (data file, label wording, protocol); None for final scores."""
+    eval_curves: str = ""
+    """A final baseline's per-run evaluation curves under analysis/data/ (`algorithm, game, run, iteration,
+    score`; iteration i follows about (i+1) * EVAL_CURVE_STEPS training steps, the last is the final
+    score); empty = none shipped."""
 
     @property
     def shipped_name(self) -> str:
@@ -114,7 +121,7 @@ class Baseline:
 
 def _final(key: str, paper: str, source: str, score: str, label: str | None = None,
            sticky: float | None = 0.0, data_name: str = "", frame_range: str | None = None,
-           caveat: str = "") -> Baseline:
+           caveat: str = "", eval_curves: str = "") -> Baseline:
     protocol = {
         "budget_steps": ATARI100K_STEPS,
         "budget_frames": ATARI100K_STEPS * FRAMES_PER_STEP,
@@ -123,7 +130,7 @@ def _final(key: str, paper: str, source: str, score: str, label: str | None = No
     }
     if frame_range:
         protocol["frame_range"] = frame_range
-    return Baseline(key, label or key, "final", paper, source, protocol, data_name, caveat)
+    return Baseline(key, label or key, "final", paper, source, protocol, data_name, caveat, eval_curves=eval_curves)
 
 
 def _curve(key: str, paper: str, curves: CurveSet = DOPAMINE_CURVES, source: str = _DOPAMINE,
@@ -142,7 +149,8 @@ CATALOG: tuple[Baseline, ...] = (
     # runs, "DER (ours)" (analysis.scores.ALGORITHM_LABELS); `--baselines DER` still selects it.
     _final("DER", "van Hasselt et al. 2019 (data-efficient Rainbow)", f"{_RLIABLE}DER/<Game>.json",
            "final of 10 evaluations, 100 episodes (Dopamine re-run)",
-           label="DER (Dopamine, Agarwal et al.)", data_name="DER", caveat=DER_NOTE),
+           label="DER (Dopamine, Agarwal et al.)", data_name="DER", caveat=DER_NOTE,
+           eval_curves="der_eval_curves.csv.gz"),
     _final("OTRainbow", "Kielak 2020 (overtrained Rainbow)", f"{_RLIABLE}OTRainbow.json",
            "100 evaluation episodes after training (Dopamine re-run)"),
     _final("SPR", "Schwarzer et al. 2021", f"{_RLIABLE}SPR.json",
@@ -282,6 +290,30 @@ def final_baseline_scores(baseline: Baseline) -> pd.DataFrame:
     rows["seed"] = rows.groupby("game").cumcount()
     rows["step"] = baseline.protocol["budget_steps"]
     return rows[["algorithm", "game", "seed", "step", "score"]].reset_index(drop=True)
+
+
+@functools.lru_cache(maxsize=None)
+def _eval_curves_file(name: str) -> pd.DataFrame:
+    with _data(name).open("rb") as handle:
+        return pd.read_csv(handle, compression="gzip")
+
+
+def baseline_eval_curves(baseline: Baseline) -> pd.DataFrame | None:
+    """A final baseline's per-run evaluation curves, or None when none are shipped.
+
+    Returns:
+      DataFrame `game, seed, step, score`: `seed` as in `final_baseline_scores` (the run's position
+      in its game, from 0: the same run there and here), `step` = (iteration + 1) * EVAL_CURVE_STEPS
+      agent steps, the nominal step of each evaluation (the legacy Dopamine runner of the DER runs
+      ended a training phase only with an episode, so each phase ran a little over 10,000 steps).
+    """
+    if not baseline.eval_curves:
+        return None
+    rows = _eval_curves_file(baseline.eval_curves)
+    rows = rows[rows["algorithm"] == baseline.shipped_name]
+    return pd.DataFrame({"game": rows["game"], "seed": rows["run"] - 1,
+                         "step": (rows["iteration"] + 1) * EVAL_CURVE_STEPS,
+                         "score": rows["score"].astype(float)}).reset_index(drop=True)
 
 
 def curve_point_for(baseline: Baseline, budget_frames: int) -> int:

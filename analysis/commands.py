@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from pathlib import Path
 
@@ -102,6 +103,9 @@ def register(verbs: argparse._SubParsersAction) -> None:
     compare.add_argument("--out", default=None, help="write to this file (atomically) instead of stdout")
     compare.add_argument("--figure", default=None, metavar="PATH",
                          help="also draw the per-game figure (.png, .pdf or .svg)")
+    compare.add_argument("--curve-figure", default=None, metavar="PATH",
+                         help="also draw the learning-curve figure: our runs' evaluations in the published runs' "
+                              "own at the same steps (DER ships them; .png, .pdf or .svg)")
     compare.add_argument("--reps", type=int, default=DEFAULT_REPS,
                          help=f"stratified bootstrap replications (default {DEFAULT_REPS})")
     compare.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
@@ -188,7 +192,7 @@ def plot_command(args: argparse.Namespace) -> int:
 def compare_command(args: argparse.Namespace) -> int:
     """`atari100k compare`: check output paths, load both sides, compare, print or write atomically."""
     from analysis.compare import build_comparison, side_from_inputs, side_from_spec
-    from analysis.compare_report import FIGURE_SUFFIXES, comparison_figure, render_comparison
+    from analysis.compare_report import FIGURE_SUFFIXES, comparison_figure, curve_figure, render_comparison
     from analysis.output import check_not_an_input, check_output_path, writing
     from analysis.protocol import parse_protocol_items
     from atari100k.errors import UsageError
@@ -196,21 +200,26 @@ def compare_command(args: argparse.Namespace) -> int:
 
     if args.reps < 1:
         raise UsageError("--reps must be >= 1")
-    if args.out:
-        check_output_path(args.out, "--out")
-        check_not_an_input(args.out, [*args.inputs, args.against], "--out")
-    if args.figure:
-        check_output_path(args.figure, "--figure", FIGURE_SUFFIXES)
-        check_not_an_input(args.figure, [*args.inputs, args.against], "--figure")  # a baseline name is no path
-        if args.out and Path(args.out).resolve() == Path(args.figure).resolve():
-            raise UsageError("--out and --figure name the same file")
+    outputs = [(flag, path) for flag, path in (("--out", args.out), ("--figure", args.figure),
+                                               ("--curve-figure", args.curve_figure)) if path]
+    for flag, path in outputs:
+        check_output_path(path, flag, None if flag == "--out" else FIGURE_SUFFIXES)
+        check_not_an_input(path, [*args.inputs, args.against], flag)  # a baseline name is no path
+    for (flag_a, a), (flag_b, b) in itertools.combinations(outputs, 2):
+        if Path(a).resolve() == Path(b).resolve():
+            raise UsageError(f"{flag_a} and {flag_b} name the same file")
     protocol = parse_protocol_items(args.protocol)
     against = side_from_spec(args.against, args.against_name, args.against_algorithm, args.allow_partial)
     ours = side_from_inputs(args.inputs, args.name, args.algorithm, args.allow_partial, protocol=protocol,
                             prefer=against.label)
     comparison = build_comparison(ours, against, reps=args.reps, seed=args.seed,
                                   allow_protocol_mismatch=args.allow_protocol_mismatch)
+    if args.curve_figure and comparison.curves is None:
+        curve_figure(comparison, args.curve_figure)  # raises the one-line UsageError before anything is written
     text = render_comparison(comparison, args.format)
+    if args.curve_figure:
+        with writing(args.curve_figure, "--curve-figure"):
+            curve_figure(comparison, args.curve_figure)
     if args.figure:
         with writing(args.figure, "--figure"):
             comparison_figure(comparison, args.figure)
@@ -221,8 +230,9 @@ def compare_command(args: argparse.Namespace) -> int:
               f"{comparison.verdict or 'none (too few runs)'})")
     else:
         sys.stdout.write(text)
-    if args.figure:
-        print(f"wrote {args.figure}", file=sys.stderr if not args.out else sys.stdout)
+    for path in (args.figure, args.curve_figure):
+        if path:
+            print(f"wrote {path}", file=sys.stderr if not args.out else sys.stdout)
     return 0
 
 

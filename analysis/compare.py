@@ -66,7 +66,8 @@ import pandas as pd
 import scipy.stats
 
 from analysis import aggregate as agg
-from analysis.baselines import Baseline, final_baseline_scores, find_baseline
+from analysis.baselines import Baseline, baseline_eval_curves, final_baseline_scores, find_baseline
+from analysis.curve_check import CurveCheck, build_curve_check
 from analysis.normalize import add_hns
 # The protocol fields and how each kind of input records them live in analysis.protocol (shared with `table`).
 from analysis.protocol import (ALGORITHM_CHOICE_FIELDS, NOOP_FAMILY_30, PUBLISHED_PROTOCOLS, TABLE_FIELDS,
@@ -98,6 +99,11 @@ class Side:
     source: str
     published: bool
     notes: list[str] = field(default_factory=list)
+    curves: pd.DataFrame | None = None
+    """`game, seed, step, score` at every evaluation of the runs in `final` (ours: eval.csv or the CSV's
+    steps; published: `baseline_eval_curves`), for the learning-curve check; None = none."""
+    curves_text: str = ""
+    """How one point of `curves` was obtained."""
 
 
 def algorithm_family(label: str) -> str:
@@ -176,8 +182,14 @@ def side_from_inputs(inputs: Sequence[str | Path], names: Sequence[str] = (), al
         score_text = (f"the score given for each run at {at} (CSV; each run's last step), "
                       + (f"protocol as declared in {where}" if declared else "protocol not recorded"))
         source = "CSV: " + ", ".join(map(str, inputs))
+    rows = data.frame[data.frame["algorithm"] == label]
+    scored = final[["game", "seed"]].drop_duplicates()
+    curves = rows.merge(scored, on=["game", "seed"])[["game", "seed", "step", "score"]]
+    curves_text = ("each run's evaluations in eval.csv (its final one at the budget; intermediate ones, every "
+                   "eval.every steps, average eval.episodes_during_training episodes, 10 by default)" if raw
+                   else "the scores given for each run at each step (CSV)")
     return Side(label, final[["game", "seed", "step", "score"]].reset_index(drop=True), fields, noop_detail,
-                score_text, source, published=False, notes=notes)
+                score_text, source, published=False, notes=notes, curves=curves, curves_text=curves_text)
 
 
 def side_from_baseline(baseline: Baseline) -> Side:
@@ -193,9 +205,14 @@ def side_from_baseline(baseline: Baseline) -> Side:
     runs = rows.groupby("game").size()
     count = f"{runs.min()}" if runs.min() == runs.max() else f"{runs.min()}-{runs.max()}"
     source = f"{baseline.paper}; {baseline.source}" + (f"; protocol: {known['_source']}" if "_source" in known else "")
+    curves = baseline_eval_curves(baseline)
+    curves_text = (f"each published run's evaluations (shipped {baseline.eval_curves}: 100 episodes each, after "
+                   f"training iterations of 10,000 steps that ended with an episode, so a little later than "
+                   f"the nominal step)" if curves is not None else "")
     return Side(baseline.label, rows[["game", "seed", "step", "score"]], protocol, known.get("_noop_detail"),
                 f"{p.get('score')} ({count} published runs per game)", source, published=True,
-                notes=[f"{baseline.label}: {baseline.caveat}"] if baseline.caveat else [])
+                notes=[f"{baseline.label}: {baseline.caveat}"] if baseline.caveat else [], curves=curves,
+                curves_text=curves_text)
 
 
 def side_from_spec(spec: str, name: str | None = None, algorithm: str | None = None,
@@ -319,6 +336,9 @@ class Comparison:
     range_inside_rate: float | None = None
     """How often every run of a faithful reproduction with our runs per game lies inside its
     game's published 5-95% range (`range_inside_rate`)."""
+    curves: CurveCheck | None = None
+    """The learning-curve check (`analysis.curve_check`), when both sides have evaluations at common
+    steps before the last one."""
 
     @property
     def runs_inside_range(self) -> tuple[int, int]:
@@ -461,5 +481,11 @@ def build_comparison(ours: Side, against: Side, reps: int = agg.DEFAULT_REPS, se
     range_rate = range_inside_rate(
         {g: against.final.loc[against.final["game"] == g, "score"].to_numpy(float) for g in games},
         {c.game: len(c.ours) for c in per_game}, reps, seed)
+    curves = None
+    if ours.curves is not None and against.curves is not None:
+        curves = build_curve_check(ours.curves, against.curves, games, against.curves_text, ours.curves_text)
+        if curves is None:
+            notes.append(f"no learning-curve check: {against.label} has per-run evaluations during training, but "
+                         f"{ours.label} was evaluated only at the end (eval.every=0) or at other steps")
     return Comparison(ours, against, per_game, iqm, poi, verdict, runs, check, bootstrap, notes, level,
-                      allow_protocol_mismatch, rate, range_rate)
+                      allow_protocol_mismatch, rate, range_rate, curves)

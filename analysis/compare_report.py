@@ -18,6 +18,7 @@ import numpy as np
 
 from analysis import aggregate as agg
 from analysis.compare import Comparison, Side, algorithm_family
+from analysis.curve_report import build_curve_figure, curve_json, curve_markdown, curve_method_line
 from analysis.protocol import field_text
 from analysis.output import json_default
 from analysis.rank_test import RankTest
@@ -112,6 +113,8 @@ def method_lines(comparison: Comparison) -> list[str]:
         lines.append(f"With {min(c.runs.values())} runs per game the bootstrap resamples only those runs, so its CI is "
                      f"somewhat narrow: of 40 random 5-run splits of DER's own runs, 37 read 'reproduced' against "
                      f"the other 95 (about 92%, not 95%).")
+    if c.curves is not None:
+        lines.append(curve_method_line(c.curves, c.ours.label, c.against.label))
     cannot = [g.game for g in c.games if g.test.min_p_value is not None and g.test.min_p_value >= c.level]
     if cannot:
         lines.append(f"With these run counts the test cannot reach p < {c.level:g} on {', '.join(cannot)}: "
@@ -167,6 +170,8 @@ def _markdown(c: Comparison) -> str:
         within += (f" (a faithful reproduction with {c.runs[ours]} run(s) per game is inside "
                    f"{100 * c.iqm_inside_rate:.0f}% of the time)")
     out.append(f"| IQM {ours} inside the 95% CI of IQM {them} | {within} |")
+    if c.curves is not None:
+        out += ["", *curve_markdown(c.curves, ours, them)]
     out += ["", "**Protocol**", "", f"| field | {ours} | {them} | |", "|---|---|---|---|"]
     for r in c.protocol.rows:
         out.append(f"| {r['title']} | {field_text(r['ours'])} | {field_text(r['against'])} | {r['status']} |")
@@ -215,6 +220,7 @@ def comparison_json(c: Comparison) -> dict[str, Any]:
         "protocol": {"fields": c.protocol.rows, "differences": c.protocol.differences,
                      "mismatch_allowed": c.protocol_mismatch_allowed, "notes": c.protocol.notes,
                      "agent_choices": c.protocol.agent_choices},
+        "curves": curve_json(c.curves) if c.curves is not None else None,
         "method": method_lines(c), "notes": c.notes,
     }
 
@@ -234,17 +240,28 @@ _VERDICT_COLORS = {"consistent": "0.15", "below": "tab:red", "above": "tab:blue"
 
 
 def comparison_figure(c: Comparison, path: str | Path) -> Path:
-    """Write `build_comparison_figure(c)` atomically to `path`.
+    """Write `build_comparison_figure(c)` atomically to `path` (format from the suffix: .png, .pdf,
+    .svg; PDF/SVG text stays text, TrueType)."""
+    return _write_figure(lambda: build_comparison_figure(c), path)
 
-    The format follows the suffix (.png, .pdf, .svg); PDF/SVG text stays text (TrueType).
-    """
+
+def curve_figure(c: Comparison, path: str | Path) -> Path:
+    """Write the learning-curve check's figure (`analysis.curve_report.build_curve_figure`) as
+    `comparison_figure` does; a UsageError when the comparison has no curve check."""
+    if c.curves is None:
+        raise UsageError(f"--curve-figure: no learning curves to compare: {c.against.label} ships no per-run "
+                         f"evaluations during training, or {c.ours.label} has none at the same steps (eval.every)")
+    return _write_figure(lambda: build_curve_figure(c.curves, c.ours.label, c.against.label), path)
+
+
+def _write_figure(build, path: str | Path) -> Path:
     import matplotlib
 
     from atari100k.fileio import atomic_write
 
     path = Path(path)
     with matplotlib.rc_context({"pdf.fonttype": 42, "ps.fonttype": 42, "svg.fonttype": "none"}):
-        fig = build_comparison_figure(c)
+        fig = build()
         fmt = path.suffix.lstrip(".").lower()
         atomic_write(path, lambda handle: fig.savefig(handle, format=fmt, dpi=150), mode="wb")
     return path

@@ -257,6 +257,38 @@ def test_run_folders_are_der_ours_and_compared(capsys, tmp_path):
     assert "mid-rank percentile" in text and "exact Wilcoxon-Mann-Whitney" in text and "200 reps" in text
 
 
+def test_learning_curves_of_run_folders_in_the_published_der_curves(capsys, tmp_path):
+    from analysis.baselines import baseline_eval_curves
+
+    sweep = _sweep(tmp_path / "sweep")  # each run: 10 episodes at 50k steps (final - 5), 100 at 100k
+    figure = tmp_path / "curves.svg"
+    data = _json(capsys, str(sweep), "--against", "DER", "--curve-figure", str(figure))
+    published = baseline_eval_curves(get_baseline("DER"))
+    curves = {g["game"]: g for g in data["curves"]["games"]}
+    assert set(curves) == set(FINALS) and all(g["steps"] == [50_000, 100_000] for g in curves.values())
+    for game, finals in FINALS.items():
+        at = {step: published.loc[(published["game"] == game) & (published["step"] == step), "score"].to_numpy()
+              for step in (50_000, 100_000)}
+        for seed, final in enumerate(finals):
+            by_hand = [100 * ((at[s] < v).sum() + 0.5 * (at[s] == v).sum()) / len(at[s])
+                       for s, v in ((50_000, final - 5), (100_000, final))]
+            assert curves[game]["ours"][str(seed)]["percentiles"] == pytest.approx(by_hand)
+        assert curves[game]["published_percentiles"]["50"][0] == pytest.approx(np.median(at[50_000]))
+    assert "Learning curves:" in " ".join(data["method"]) and "der_eval_curves.csv.gz" in data["curves"]["published"]
+    assert figure.read_text().count("<svg") == 1
+    # Runs evaluated only at the end have no curve: the table says so, and --curve-figure is refused.
+    for folder in sweep.glob("der/*/seed_*"):
+        rows = (folder / "eval.csv").read_text().splitlines()
+        (folder / "eval.csv").write_text("\n".join([rows[0], *[r for r in rows[1:] if r.startswith("100000,")]]) + "\n")
+    data = _json(capsys, str(sweep), "--against", "DER")
+    assert data["curves"] is None and any("no learning-curve check" in n for n in data["notes"])
+    out = tmp_path / "table.md"
+    assert main(["compare", *REPS, str(sweep), "--against", "DER", "--out", str(out), "--curve-figure",
+                 str(tmp_path / "none.png")]) == 2
+    assert "no learning curves to compare" in capsys.readouterr().err and not out.exists()
+    assert not (tmp_path / "none.png").exists()
+
+
 def test_sticky_actions_refused_unless_allowed_then_every_difference_printed(capsys, tmp_path):
     sweep = _sweep(tmp_path / "sticky", sticky_action_prob=0.25, noop_max=0, eval_episodes=10)
     assert main(["compare", *REPS, str(sweep), "--against", "DER"]) == 2
@@ -360,6 +392,8 @@ def test_bad_output_paths_and_against_refused_before_any_work(capsys, tmp_path):
         (["--figure", str(a_file / "fig.png")], "is a file, not a folder"),
         (["--figure", str(tmp_path / "fig.jpeg")], ".png, .pdf, .svg"),
         (["--figure", str(tmp_path)], "is a folder"),
+        (["--curve-figure", str(tmp_path / "c.txt")], ".png, .pdf, .svg"),
+        (["--figure", str(tmp_path / "x.png"), "--curve-figure", str(tmp_path / "x.png")], "name the same file"),
     ]
     for extra, said in cases:
         assert main(["compare", missing, "--against", "DER", *extra]) == 2

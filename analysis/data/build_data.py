@@ -22,6 +22,9 @@ Writes, next to this script:
 - `dopamine_curves.csv.gz`    algorithm, game, seed, iteration, score: Dopamine's legacy
                               DQN/C51/Rainbow/IQN curves, the 26 Atari 100k games, all 199
                               1M-frame iterations, 5 seeds.
+- `der_eval_curves.csv.gz`    algorithm, game, run, iteration, score: the shipped DER runs' 10
+                              evaluations (100 episodes each, iteration i after about
+                              (i+1)*10,000 training steps); iteration 9 = the final score.
 - `dreamerv2_curves.csv.gz`   algorithm, game, seed, iteration, score: DreamerV2's own
                               200M-frame Atari curves (danijar/dreamerv2 scores/), the 26
                               Atari 100k games, iteration i = frames (i*1M, (i+1)*1M],
@@ -88,6 +91,11 @@ RELEASED_RUNS = (
 # (the file also holds "nosched", an ablation without schedules).
 DREAMERV2_CURVES = Released("DreamerV2", "danijar/dreamerv2", "07d906e9c4322c6fc2cd6ed23e247ccd6b7c8c41",
                             "scores/atari-dreamerv2.json")
+# Per-run evaluation curves of the shipped DER runs: one file per game, a list of {"iteration": 0-9,
+# "eval_average_return", "game", "run_number": 1-100, "agent": "DER"} (iteration 9 = the shipped final score).
+DER_EVAL_CURVES = Released("DER", "RLE-Foundation/rllte", "ddd76d5ac244097975f55893092027ddba21709f",
+                           "hsuanwu/evaluation/atari_100k/DER/{game}.json")
+DER_ITERATIONS = 10
 DREAMERV2_METHOD = "dreamerv2"
 DREAMERV2_BIN_FRAMES = 1_000_000
 
@@ -163,6 +171,33 @@ def dreamerv2_curves(snapshots: Path, games: list[str]) -> pd.DataFrame:
     return curves.reset_index(drop=True)
 
 
+def der_eval_curves(snapshots: Path, games: list[str], finals: pd.DataFrame) -> pd.DataFrame:
+    """DER's per-run evaluation curves: `algorithm, game, run, iteration, score` (games in `games` order,
+    runs 1-100, iterations 0-9). Checked: every run has the 10 iterations, and iteration 9 equals
+    the run's shipped final score (`finals`: the DER rows of atari100k_scores, `game, run, score`)."""
+    rows = []
+    for game in games:
+        source = Released(DER_EVAL_CURVES.name, DER_EVAL_CURVES.repo, DER_EVAL_CURVES.commit,
+                          DER_EVAL_CURVES.path.format(game=game))
+        where = f"{source.repo}@{source.commit[:7]} {source.path}"
+        records = json.loads(_snapshot_file(snapshots, source))
+        frame = pd.DataFrame(records)
+        if set(frame["agent"]) != {"DER"} or set(frame["game"]) != {game}:
+            raise SystemExit(f"{where}: expected DER rows of {game} only")
+        frame = frame.sort_values(["run_number", "iteration"], kind="stable")
+        counts = frame.groupby("run_number")["iteration"].apply(list)
+        if any(its != list(range(DER_ITERATIONS)) for its in counts):
+            raise SystemExit(f"{where}: a run lacks iterations 0-{DER_ITERATIONS - 1} (or repeats one)")
+        last = frame[frame["iteration"] == DER_ITERATIONS - 1]
+        shipped = finals[finals["game"] == game]
+        mine = [float(f"{v:.7g}") for v in last["eval_average_return"]]
+        if list(shipped["run"].astype(int)) != list(last["run_number"]) or mine != list(shipped["score"]):
+            raise SystemExit(f"{where}: iteration {DER_ITERATIONS - 1} differs from the shipped DER final scores")
+        rows += [("DER", game, int(r.run_number), int(r.iteration), float(r.eval_average_return))
+                 for r in frame.itertuples()]
+    return pd.DataFrame(rows, columns=["algorithm", "game", "run", "iteration", "score"])
+
+
 def build(reference: Path, snapshots: Path) -> None:
     human = pd.read_csv(reference / "human_random_scores.csv")
     human[["game", "random", "human"]].to_csv(HERE / "human_random.csv", index=False)
@@ -185,11 +220,15 @@ def build(reference: Path, snapshots: Path) -> None:
     curves = curves[["algorithm", "game", "seed", "iteration", "score"]]
     _write_gzip_csv(curves, HERE / "dopamine_curves.csv.gz")
 
+    der = der_eval_curves(snapshots, games, pd.read_csv(HERE / "atari100k_scores.csv.gz", dtype={"run": str})
+                          .query("algorithm == 'DER'"))
+    _write_gzip_csv(der, HERE / "der_eval_curves.csv.gz")
+
     dreamer = dreamerv2_curves(snapshots, games)
     _write_gzip_csv(dreamer, HERE / "dreamerv2_curves.csv.gz", float_format=None)
     print(f"human_random.csv: {len(human)} games; atari100k_scores.csv.gz: {len(scores)} rows "
           f"({scores['algorithm'].nunique()} algorithms); dopamine_curves.csv.gz: {len(curves)} rows; "
-          f"dreamerv2_curves.csv.gz: {len(dreamer)} rows")
+          f"dreamerv2_curves.csv.gz: {len(dreamer)} rows; der_eval_curves.csv.gz: {len(der)} rows")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ written atomically.
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -95,7 +94,7 @@ def method_lines(comparison: Comparison) -> list[str]:
         f"Atari table); IQM with 95% CIs and P({c.ours.label} > {c.against.label}) averaged over games "
         f"(Mann-Whitney U/(k n) per game) with its 95% CI: {b['method']}, {b['reps']} reps, seed {b['seed']}"
         + ("" if c.verdict is not None else
-           f" (here P and every IQM of a side with one run per game are point estimates, without CI)") + "; "
+           " (here P and every IQM of a side with one run per game are point estimates, without CI)") + "; "
         "runs per game in the aggregates: " + ", ".join(f"{a} {r}" for a, r in c.runs.items()) + ". "
         "Verdict: 'reproduced' when the CI of P(ours > published) contains 0.5, else 'better than published' / "
         "'worse than published'.",
@@ -271,30 +270,23 @@ def build_comparison_figure(c: Comparison) -> Figure:
     """Per game, the published runs (box: median, quartiles, whiskers at 5-95%; dots: every run)
     and our runs (diamonds), each game on its own raw-score axis; up to 5 games per row."""
     import matplotlib
-    from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
+
+    from analysis.figure_panels import panel_grid
 
     # `orientation` replaced `vert` in matplotlib 3.10.
     horizontal = ({"orientation": "horizontal"} if tuple(map(int, matplotlib.__version__.split(".")[:2])) >= (3, 10)
                   else {"vert": False})
-    ncol = min(5, len(c.games))
-    nrow = -(-len(c.games) // ncol)
     rng = np.random.default_rng(0)
-    width = 3.0 * ncol
-    footer = textwrap.wrap(
+    grid = panel_grid(
+        len(c.games), 1.25,
+        [f"{c.ours.label} (diamonds) against {c.against.label} (box: median, quartiles, whiskers at 5-95%; dots: "
+         f"every published run)", headline(c).replace("**", "")],
         f"x: raw game score, each game on its own axis. Our score per run: {c.ours.score_text}. Published: "
         f"{c.against.score_text}. Per-game verdict: two-sided exact rank-sum test at level {c.level:g} (p in "
         f"each title). Overall: P(ours > published) with a stratified bootstrap 95% CI, "
-        f"{c.bootstrap['reps']} reps, seed {c.bootstrap['seed']}.", width=int(width * 20))
-    footer_in = 0.14 * len(footer) + 0.1
-    # The title wrapped to the figure's width (a 1-2 game figure is narrower than one line of it).
-    title = [line for part in (f"{c.ours.label} (diamonds) against {c.against.label} (box: median, quartiles, "
-                               f"whiskers at 5-95%; dots: every published run)", headline(c).replace("**", ""))
-             for line in textwrap.wrap(part, width=int(width * 13))]
-    title_in = 0.17 * len(title) + 0.1
-    fig = Figure(figsize=(width, 1.25 * nrow + 0.35 + title_in + footer_in))
-    axes = fig.subplots(nrow, ncol, squeeze=False)
-    for ax, g in zip(axes.flat, c.games):
+        f"{c.bootstrap['reps']} reps, seed {c.bootstrap['seed']}.")
+    for ax, g in zip(grid.axes, c.games):
         theirs = c.against.final.loc[c.against.final["game"] == g.game, "score"].to_numpy(float)
         ax.boxplot(theirs, whis=(5, 95), showfliers=False, positions=[0], widths=0.5,
                    medianprops={"color": "0.1"}, boxprops={"color": "0.4"}, whiskerprops={"color": "0.4"},
@@ -309,10 +301,4 @@ def build_comparison_figure(c: Comparison) -> Figure:
         ax.grid(axis="x", alpha=0.3)
         ax.set_title(f"{g.game}: {g.verdict} (p={g.test.p_value:.2g})", fontsize=8,
                      color=_VERDICT_COLORS[g.verdict])
-    for ax in list(axes.flat)[len(c.games):]:
-        ax.set_axis_off()
-    fig.suptitle("\n".join(title), fontsize=9)
-    height = fig.get_figheight()
-    fig.tight_layout(rect=(0, footer_in / height, 1, 1))
-    fig.text(0.01, 0.05 / height, "\n".join(footer), fontsize=6.5, color="0.3", ha="left", va="bottom")
-    return fig
+    return grid.finish()

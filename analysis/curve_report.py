@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -74,37 +73,27 @@ def curve_json(check: CurveCheck) -> dict[str, Any]:
 def build_curve_figure(check: CurveCheck, ours: str, them: str) -> Figure:
     """Per game: the published runs' median (line), 25-75% and 5-95% bands at each step, and each of
     our runs (a line with markers, one colour per seed); raw score against agent steps; up to 5 games a row."""
-    from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-    ncol = min(5, len(check.games))
-    nrow = -(-len(check.games) // ncol)
-    width = max(4.5, 3.0 * ncol)
-    wrap = int(width * 13)
-    title = textwrap.wrap(f"{ours} (lines with markers, one per run) in the evaluations of {them}'s runs at the same "
-                          f"steps (line: median; bands: 25-75% and 5-95%)", width=wrap)
-    footer = textwrap.wrap(f"{them}: {check.published_text}. {ours}: {check.ours_text}. Panel titles: the median "
-                           f"of each run's percentiles over the steps.", width=int(width * 20))
-    title_in, footer_in = 0.17 * len(title) + 0.1, 0.14 * len(footer) + 0.1
-    fig = Figure(figsize=(width, 2.0 * nrow + 0.45 + title_in + footer_in))
-    axes = fig.subplots(nrow, ncol, squeeze=False)
+    from analysis.figure_panels import panel_grid
+
+    grid = panel_grid(
+        len(check.games), 2.0,
+        [f"{ours} (lines with markers, one per run) in the evaluations of {them}'s runs at the same steps (line: "
+         f"median; bands: 25-75% and 5-95%)"],
+        f"{them}: {check.published_text}. {ours}: {check.ours_text}. Panel titles: the median of each run's "
+        f"percentiles over the steps.", min_width=4.5)
     colors = ["tab:orange", "tab:purple", "tab:red", "tab:brown", "tab:pink", "tab:olive", "tab:cyan"]
-    for i, (ax, g) in enumerate(zip(axes.flat, check.games)):
+    for i, (ax, g) in enumerate(zip(grid.axes, check.games)):
         _draw_game(ax, g, colors)
         ax.set_xlabel("agent steps", fontsize=7)
-        if i % ncol == 0:
+        if i % grid.columns == 0:
             ax.set_ylabel("raw game score", fontsize=7)
         ax.xaxis.set_major_locator(MaxNLocator(5, integer=True))
         ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: _step(int(x))))
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
-    for ax in list(axes.flat)[len(check.games):]:
-        ax.set_axis_off()
-    fig.suptitle("\n".join(title), fontsize=9)
-    height = fig.get_figheight()
-    fig.tight_layout(rect=(0, footer_in / height, 1, 1))
-    fig.text(0.01, 0.05 / height, "\n".join(footer), fontsize=6.5, color="0.3", ha="left", va="bottom")
-    return fig
+    return grid.finish()
 
 
 def _draw_game(ax, g: GameCurves, colors: list[str]) -> None:

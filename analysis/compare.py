@@ -185,8 +185,8 @@ def side_from_inputs(inputs: Sequence[str | Path], names: Sequence[str] = (), al
     rows = data.frame[data.frame["algorithm"] == label]
     scored = final[["game", "seed"]].drop_duplicates()
     curves = rows.merge(scored, on=["game", "seed"])[["game", "seed", "step", "score"]]
-    curves_text = ("each run's evaluations in eval.csv (its final one at the budget; intermediate ones, every "
-                   "eval.every steps, average eval.episodes_during_training episodes, 10 by default)" if raw
+    curves_text = ("each run's evaluations in eval.csv (a finished run's last one at the budget; the ones before, "
+                   "every eval.every steps, average eval.episodes_during_training episodes, 10 by default)" if raw
                    else "the scores given for each run at each step (CSV)")
     return Side(label, final[["game", "seed", "step", "score"]].reset_index(drop=True), fields, noop_detail,
                 score_text, source, published=False, notes=notes, curves=curves, curves_text=curves_text)
@@ -207,8 +207,10 @@ def side_from_baseline(baseline: Baseline) -> Side:
     source = f"{baseline.paper}; {baseline.source}" + (f"; protocol: {known['_source']}" if "_source" in known else "")
     curves = baseline_eval_curves(baseline)
     curves_text = (f"each published run's evaluations (shipped {baseline.eval_curves}: 100 episodes each, after "
-                   f"training iterations of 10,000 steps that ended with an episode, so a little later than "
-                   f"the nominal step)" if curves is not None else "")
+                   f"each training iteration of at least 10,000 steps; an iteration ended only with an episode, "
+                   f"about 104-107k steps over the 10 (docs/dopamine_settings.md D4), so a published point comes "
+                   f"up to a few thousand steps after its nominal step, which favours the published runs)"
+                   if curves is not None else "")
     return Side(baseline.label, rows[["game", "seed", "step", "score"]], protocol, known.get("_noop_detail"),
                 f"{p.get('score')} ({count} published runs per game)", source, published=True,
                 notes=[f"{baseline.label}: {baseline.caveat}"] if baseline.caveat else [], curves=curves,

@@ -248,8 +248,10 @@ def curve_figure(c: Comparison, path: str | Path) -> Path:
     """Write the learning-curve check's figure (`analysis.curve_report.build_curve_figure`) as
     `comparison_figure` does; a UsageError when the comparison has no curve check."""
     if c.curves is None:
-        raise UsageError(f"--curve-figure: no learning curves to compare: {c.against.label} ships no per-run "
-                         f"evaluations during training, or {c.ours.label} has none at the same steps (eval.every)")
+        why = (f"{c.against.label} ships no per-run evaluations during training (DER does)"
+               if c.against.curves is None else
+               f"{c.ours.label} has no evaluation at {c.against.label}'s steps before the last (eval.every)")
+        raise UsageError(f"--curve-figure: no learning curves to compare: {why}")
     return _write_figure(lambda: build_curve_figure(c.curves, c.ours.label, c.against.label), path)
 
 

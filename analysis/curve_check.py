@@ -77,8 +77,9 @@ def build_curve_check(ours: pd.DataFrame, published: pd.DataFrame, games: list[s
     """
     result = []
     for game in games:
-        theirs = published[published["game"] == game].pivot_table(index="seed", columns="step", values="score")
-        mine = ours[ours["game"] == game].pivot_table(index="seed", columns="step", values="score")
+        # pivot, not pivot_table: one row per (seed, step) is the input's contract; a duplicate raises.
+        theirs = published[published["game"] == game].pivot(index="seed", columns="step", values="score")
+        mine = ours[ours["game"] == game].pivot(index="seed", columns="step", values="score")
         steps = sorted(int(s) for s in set(theirs.columns) & set(mine.columns))
         if not steps or steps[0] >= max(theirs.columns):
             continue

@@ -41,7 +41,8 @@ def curve_markdown(check: CurveCheck, ours: str, them: str) -> list[str]:
                    + " | |")
         for seed in g.ours:
             cells = [_cell(g.ours[seed][at[s]], g.percentiles[seed][at[s]]) if s in at else "-" for s in steps]
-            out.append(f"| {g.game} | seed {seed} | " + " | ".join(cells) + f" | {g.median_percentile(seed):.0f} |")
+            median = g.median_percentile(seed)
+            out.append(f"| {g.game} | seed {seed} | " + " | ".join(cells) + f" | {'-' if np.isnan(median) else f'{median:.0f}'} |")
     return out
 
 
@@ -107,6 +108,7 @@ def _draw_game(ax, g: GameCurves, colors: list[str]) -> None:
         y = np.asarray(g.ours[seed], float)
         ax.plot(x, y, marker="o", ms=3, lw=1, color=colors[i % len(colors)], gid=f"ours:{seed}",
                 label=f"seed {seed}")
-        medians.append(f"{g.median_percentile(seed):.0f}")
+        median = g.median_percentile(seed)
+        medians.append("-" if np.isnan(median) else f"{median:.0f}")
     ax.set_title(f"{g.game}: runs at median percentile {', '.join(medians)}", fontsize=8)
     ax.legend(fontsize=6, loc="best", frameon=False)

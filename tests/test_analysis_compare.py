@@ -276,6 +276,11 @@ def test_learning_curves_of_run_folders_in_the_published_der_curves(capsys, tmp_
         assert curves[game]["published_percentiles"]["50"][0] == pytest.approx(np.median(at[50_000]))
     assert "Learning curves:" in " ".join(data["method"]) and "der_eval_curves.csv.gz" in data["curves"]["published"]
     assert figure.read_text().count("<svg") == 1
+    assert main(["compare", *REPS, str(sweep), "--against", "DER"]) == 0
+    text = capsys.readouterr().out
+    assert "**Learning curves**" in text and "| Pong | published median [5%, 95%] (100 runs) |" in text
+    assert main(["compare", *REPS, str(sweep), "--against", "SPR", "--curve-figure", str(tmp_path / "s.png")]) == 2
+    assert "SPR ships no per-run evaluations during training" in capsys.readouterr().err
     # Runs evaluated only at the end have no curve: the table says so, and --curve-figure is refused.
     for folder in sweep.glob("der/*/seed_*"):
         rows = (folder / "eval.csv").read_text().splitlines()
@@ -285,7 +290,8 @@ def test_learning_curves_of_run_folders_in_the_published_der_curves(capsys, tmp_
     out = tmp_path / "table.md"
     assert main(["compare", *REPS, str(sweep), "--against", "DER", "--out", str(out), "--curve-figure",
                  str(tmp_path / "none.png")]) == 2
-    assert "no learning curves to compare" in capsys.readouterr().err and not out.exists()
+    err = capsys.readouterr().err
+    assert "no learning curves to compare: DER (ours) has no evaluation" in err and not out.exists()
     assert not (tmp_path / "none.png").exists()
 
 

@@ -53,6 +53,17 @@ def test_percentiles_and_spread_by_hand():
     assert data["ours"]["0"]["percentiles"] == [50.0, 100.0, None] and data["published_percentiles"]["50"][0] == 4.5
 
 
+def test_a_run_without_a_common_step_shows_a_dash():
+    published = _rows("Pong", {s: [float(s), 10.0 + s, 20.0 + s] for s in range(10)})
+    ours = pd.concat([_rows("Pong", {0: [4.5, 14.0, 24.0]}),
+                      pd.DataFrame({"game": ["Pong"], "seed": [1], "step": [15_000], "score": [3.0]})])
+    check = build_curve_check(ours, published, ["Pong"], "pub", "ours")
+    (game,) = check.games
+    assert np.isnan(game.median_percentile(1)) and all(np.isnan(p) for p in game.percentiles[1])
+    assert "| Pong | seed 1 | - | - | - | - |" in "\n".join(curve_markdown(check, "Mine", "Theirs"))
+    assert curve_json(check)["games"][0]["ours"]["1"]["median_percentile"] is None
+
+
 def test_a_final_evaluation_alone_is_no_curve():
     published = _rows("Pong", {s: [float(s), 10.0 + s] for s in range(10)})
     ours = pd.DataFrame({"game": ["Pong"], "seed": [0], "step": [20_000], "score": [12.0]})

@@ -2,7 +2,8 @@
 # The DER/IQN reproduction of issue 12: full-budget runs of DER on Krull, RoadRunner, Assault
 # and Breakout x 2 seeds, and IQN on the same games x 1 seed, two at a time, one torch thread
 # each. Checkpoints and replays stay in $RUNS (outside the repository, ~0.7 GB per run); the
-# finished runs' logs and DONE are copied to results/reproduction[-<variant>]/<algo>/<Game>/seed_<k>/.
+# finished runs' logs and DONE are copied to results/reproduction[-<variant>]/<algo>/<Game>/seed_<k>/,
+# and `compare` against the published DER writes compare.md, compare.png and curves.png there.
 # Re-running resumes every unfinished run exactly and skips the finished ones.
 #   bash scripts/reproduce.sh                  # the DER runs (~5 h per run on one core here)
 #   ALGOS="der iqn" bash scripts/reproduce.sh  # and IQN (needs a GPU: ~100+ h per run on a CPU core)
@@ -53,4 +54,9 @@ export -f run_one
 export PYTHON_BIN RUNS ALGOS RESULTS PRESET
 mkdir -p "$RUNS"
 printf '%s\n' "${jobs[@]}" | xargs -P "$PARALLEL" -L 1 bash -c 'run_one $0 $1 $2'
-if [ -d "$RESULTS" ]; then "$PYTHON_BIN" -m atari100k table "$RESULTS" --baselines DER --allow-partial; fi  # says which runs are missing
+if [ -d "$RESULTS" ]; then
+    "$PYTHON_BIN" -m atari100k table "$RESULTS" --baselines DER --allow-partial  # says which runs are missing
+    # The reproduction check with its learning curves, kept beside the runs (committed with them).
+    "$PYTHON_BIN" -m atari100k compare "$RESULTS" --against DER --allow-partial --out "$RESULTS/compare.md" \
+        --figure "$RESULTS/compare.png" --curve-figure "$RESULTS/curves.png"
+fi

@@ -4,7 +4,9 @@ What is drawn where:
 - inputs with evaluations during training are curves with a marker at every evaluation (a run
   evaluated once is one visible marker, with its CI or min-max as an error bar);
 - final-score algorithms (published Atari 100k baselines, CSVs without steps) are one marker at
-  their frame budget; markers sharing a budget are dodged horizontally so none hides another;
+  their frame budget; markers sharing a budget are dodged horizontally so none hides another; a
+  published baseline that ships its runs' evaluations during training (DER) is, on the
+  sample-efficiency figure, a curve of them (square markers);
 - curve baselines (Dopamine agents: sticky actions 0.25, training returns; DreamerV2's own
   published curves: sticky actions 0.25, full action set) only when asked for (`--baselines
   Rainbow,IQN,DreamerV2`), each point at the frames where its 1M-frame iteration (bin) ends:
@@ -31,7 +33,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
 
 from analysis import aggregate as agg
 from analysis.baselines import (DOPAMINE_ITERATION_FRAMES, FRAMES_PER_STEP, IQN_NOTE, Baseline, baseline_curves,
-                                curve_label_at, curve_point_for)
+                                baseline_eval_curves, curve_label_at, curve_point_for)
 from analysis.figure_style import (CompactFormatter, dodge, legend_columns, legend_height, log_ticks_text, new_figure,
                                    percent, plain)
 from analysis.normalize import add_hns
@@ -81,6 +83,27 @@ def user_curves(data: ScoreData, table: ScoreTable) -> dict[str, tuple[np.ndarra
             for i, s in enumerate(seeds[:n]):
                 cube[i, j] = sub.loc[s].reindex(steps).to_numpy()
         out[algorithm] = (steps, cube)
+    return out
+
+
+def published_eval_cubes(table: ScoreTable, baselines: Sequence[Baseline]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Final-score baselines of the table that ship their runs' evaluations during training (DER):
+    label -> (steps, HNS `[runs, games, points]`), over the table's games and the very runs its cells
+    use (all, or the first N with `--runs`), the first n of every game where their counts differ."""
+    out = {}
+    for b in baselines:
+        curves = baseline_eval_curves(b) if b.label in table.algorithms else None
+        if curves is None:
+            continue
+        used = table.per_run.loc[table.per_run["algorithm"] == b.label, ["game", "seed"]]
+        rows = add_hns(curves.merge(used, on=["game", "seed"]))
+        games = [g for g in table.games if (rows["game"] == g).any()]
+        if not games:
+            continue
+        grids = [rows[rows["game"] == g].pivot(index="seed", columns="step", values="hns") for g in games]
+        steps = sorted(set.intersection(*(set(grid.columns) for grid in grids)))
+        n = min(len(grid) for grid in grids)
+        out[b.label] = (np.array(steps), np.stack([grid[steps].to_numpy()[:n] for grid in grids], axis=1))
     return out
 
 
@@ -206,8 +229,10 @@ def sample_efficiency_figure(data: ScoreData, table: ScoreTable, baselines: Sequ
       (figure, caption). Panels: the inputs' frames (linear) and, with curve baselines, all
       frames (log); one legend for both.
     """
+    # Inputs' evaluations, and the published runs' own evaluations where a final-score baseline ships them.
+    evaluated = published_eval_cubes(table, baselines)
     curves = {a: (steps * FRAMES_PER_STEP, *agg.iqm_curve(cube, reps=reps, seed=seed, confidence=table.confidence), cube.shape[0])
-              for a, (steps, cube) in user_curves(data, table).items()}
+              for a, (steps, cube) in {**user_curves(data, table), **evaluated}.items()}
     published = {}  # the curve baselines: label -> (baseline, frames, iqm, ci, runs text)
     for label, b in curve_labels(table, baselines).items():
         games = [g for g in table.games if (g, label) in table.cells]
@@ -236,7 +261,8 @@ def sample_efficiency_figure(data: ScoreData, table: ScoreTable, baselines: Sequ
         positions = _dodged(markers, ends, lims[log], log, panel_in)
         for a, (frames, iqm, ci, n) in curves.items():
             _draw_curve(ax, [positions[a]] if a in markers else frames, iqm, ci[0], ci[1], colors[a], f"curve:{a}",
-                        f"{table.shown_label(a)} ({n} run{'s' if n != 1 else ''})")
+                        f"{table.shown_label(a)} ({n} run{'s' if n != 1 else ''})",
+                        marker="s" if a in evaluated else "o")
         for a, x in positions.items():
             if a in curves:
                 continue
@@ -275,6 +301,11 @@ def sample_efficiency_figure(data: ScoreData, table: ScoreTable, baselines: Sequ
                f"({reps} reps, seed {seed}); inputs on the steps every run evaluated (a marker per "
                f"evaluation); final-score algorithms as one marker at their budget, dodged horizontally "
                f"where they share it")
+    for b in baselines:
+        if b.label in evaluated:
+            caption += (f"; {b.label}: its published runs' own evaluations during training (square markers; "
+                        f"{b.eval_curves}, 100 episodes after each iteration of at least 10,000 agent steps), "
+                        f"on the runs the table uses")
     for family in dict.fromkeys(b.curves for b, *_ in published.values()):
         members = [(b, runs) for b, *_, runs in published.values() if b.curves == family]
         runs = "; ".join(dict.fromkeys(r for _, r in members))

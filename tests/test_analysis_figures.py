@@ -123,7 +123,7 @@ def test_sizes_fonts_and_nothing_outside_the_page(all_games, width):
 def test_only_the_algorithms_asked_for_are_drawn():
     figures = _figures()
     se, lc = figures.figures["sample_efficiency"], figures.figures["learning_curves"]
-    assert _legend_texts(se) == [f"{OURS} (2 runs)", f"{DER} (final)", "OTRainbow (final)"]
+    assert _legend_texts(se) == [f"{OURS} (2 runs)", f"{DER} (100 runs)", "OTRainbow (final)"]
     assert _legend_texts(lc) == [OURS, f"{DER} (final)", "OTRainbow (final)"]
     for fig in figures.figures.values():  # no Dopamine agent unless asked for
         assert not _gid(fig, "dopamine:")
@@ -133,11 +133,16 @@ def test_only_the_algorithms_asked_for_are_drawn():
     # The curve: one point per evaluation step (50k and 100k agent steps), with markers.
     (curve,) = _gid(se, f"curve:{OURS}")
     assert list(curve.get_xdata()) == [200_000, 400_000] and curve.get_marker() == "o" and curve.get_markersize() >= 3
-    # Final-score markers dodged around 400k frames: apart from each other and from the curve's end.
+    # DER ships its runs' 10 evaluations: a curve of square markers, every 10k steps (40k frames), whose last
+    # point is the IQM of the very runs the table aggregates (its final scores).
+    (der,) = _gid(se, f"curve:{DER}")
+    assert list(der.get_xdata()) == [40_000 * (i + 1) for i in range(10)] and der.get_marker() == "s"
+    assert der.get_ydata()[-1] == pytest.approx(figures.table.aggregates[DER]["iqm"].value)
+    assert "its published runs' own evaluations during training" in figures.captions["sample_efficiency"]
+    # The other final-score marker is dodged off 400k frames, away from the curves' ends.
     finals = {g.get_gid(): g.get_xdata()[0] for g in _gid(se, "final:") if isinstance(g, Line2D) and len(g.get_xdata())}
-    xs = sorted(finals.values())
-    assert set(finals) == {f"final:{DER}", "final:OTRainbow"} and len(set(xs)) == 2 and 400_000 not in xs
-    assert all(abs(x - 400_000) < 40_000 for x in xs)
+    assert set(finals) == {"final:OTRainbow"} and finals["final:OTRainbow"] != 400_000
+    assert abs(finals["final:OTRainbow"] - 400_000) < 40_000
 
     panels = [ax for ax in lc.axes if ax.get_title()]
     assert [ax.get_title() for ax in panels] == ["Breakout", "Pong"]
@@ -324,7 +329,7 @@ def test_a_differing_protocol_is_marked_in_every_figure():
     marked = [a for a in figures.table.algorithms if figures.table.differences.get(a)]
     assert marked == [DER, "OTRainbow"]
     assert _legend_texts(figures.figures["sample_efficiency"], marks=True) == [
-        f"{OURS} (2 runs)", f"{DER} {MARK} (final)", f"OTRainbow {MARK} (final)"]
+        f"{OURS} (2 runs)", f"{DER} {MARK} (100 runs)", f"OTRainbow {MARK} (final)"]
     assert _legend_texts(figures.figures["performance_profiles"], marks=True) == [OURS, f"{DER} {MARK}",
                                                                                  f"OTRainbow {MARK}"]
     ticks = [t.get_text() for t in figures.figures["aggregates"].axes[0].get_yticklabels()]

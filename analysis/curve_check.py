@@ -5,8 +5,8 @@ A final score says where a run ended; its evaluations say how it got there. The 
 (`analysis.baselines.baseline_eval_curves`) were each evaluated 10 times, after about every
 10,000 training steps, on 100 episodes; with 100 runs per game the published spread at every
 step is known. A run that learns faster or more slowly than the published ones stands out at
-the steps where that spread is narrow, long before its final score does, and one finished run
-shows it as clearly as a final score of many runs would.
+the steps where that spread is narrow, often long before its final score does, so even one or
+two runs can show it (one final score of a run rarely can).
 
 Per game and step: the published 5th, 25th, 50th, 75th and 95th percentiles (`np.percentile`,
 linear interpolation), each of our runs' score and its mid-rank percentile among the published

@@ -363,7 +363,9 @@ def catalog_rows() -> list[dict[str, Any]]:
             "key": b.key, "label": b.label, "kind": b.kind, "runs_per_game": runs, "games": len(counts),
             "budget": budget,
             "sticky_actions": "unverified" if sticky is None else f"{sticky:g}",
-            "score": b.protocol["score"] + (f"; {IQN_NOTE}" if b.key == "IQN" else ""),
+            "score": b.protocol["score"] + (f"; {IQN_NOTE}" if b.key == "IQN" else "")
+                     + ("; every run's evaluations during training shipped too (compare's learning-curve check, "
+                        "plot's sample-efficiency curve)" if b.eval_curves else ""),
             "evaluation": field_text(fields["evaluation"]), "frames": field_text(fields["frame_range"]),
             "protocol": "; ".join(f"{title}: {field_text(fields[key])}" for key, title in TABLE_FIELDS),
             "paper": b.paper, "source": b.source,

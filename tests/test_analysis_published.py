@@ -74,6 +74,8 @@ def test_shipped_data_shape():
     assert rows["DER"]["runs_per_game"] == "100" and rows["IRIS"]["runs_per_game"] == "5"
     assert rows["BBF"]["runs_per_game"] == "52-60"
     assert rows["IQN"]["sticky_actions"] == "0.25" and "no published IQN" in rows["IQN"]["score"]
+    assert "evaluations during training shipped" in rows["DER"]["score"]
+    assert not any("evaluations during training" in r["score"] for k, r in rows.items() if k != "DER")
     assert all(r["games"] == 26 for r in rows.values())
 
 

@@ -192,7 +192,8 @@ def plot_command(args: argparse.Namespace) -> int:
 def compare_command(args: argparse.Namespace) -> int:
     """`atari100k compare`: check output paths, load both sides, compare, print or write atomically."""
     from analysis.compare import build_comparison, side_from_inputs, side_from_spec
-    from analysis.compare_report import FIGURE_SUFFIXES, comparison_figure, curve_figure, render_comparison
+    from analysis.compare_report import (FIGURE_SUFFIXES, check_curve_figure, comparison_figure, curve_figure,
+                                         render_comparison)
     from analysis.output import check_not_an_input, check_output_path, writing
     from analysis.protocol import parse_protocol_items
     from atari100k.errors import UsageError
@@ -214,8 +215,8 @@ def compare_command(args: argparse.Namespace) -> int:
                             prefer=against.label)
     comparison = build_comparison(ours, against, reps=args.reps, seed=args.seed,
                                   allow_protocol_mismatch=args.allow_protocol_mismatch)
-    if args.curve_figure and comparison.curves is None:
-        curve_figure(comparison, args.curve_figure)  # raises the one-line UsageError before anything is written
+    if args.curve_figure:
+        check_curve_figure(comparison)  # before anything is written
     text = render_comparison(comparison, args.format)
     if args.curve_figure:
         with writing(args.curve_figure, "--curve-figure"):

@@ -22,6 +22,7 @@ from analysis.protocol import field_text
 from analysis.output import json_default
 from analysis.rank_test import RankTest
 from atari100k.errors import UsageError
+from atari100k.text import counted
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -124,7 +125,8 @@ def method_lines(comparison: Comparison) -> list[str]:
 def _runs_cell(values: list[float], fmt) -> str:
     if len(values) <= 5:
         return ", ".join(fmt(v) for v in values)
-    return f"median {fmt(float(np.median(values)))} [{fmt(min(values))}, {fmt(max(values))}] ({len(values)} run{'s' if len(values) != 1 else ''})"
+    return (f"median {fmt(float(np.median(values)))} [{fmt(min(values))}, {fmt(max(values))}] "
+            f"({counted(len(values), 'run')})")
 
 
 def same_algorithm(c: Comparison) -> bool:
@@ -137,8 +139,7 @@ def _markdown(c: Comparison) -> str:
     ours, them = c.ours.label, c.against.label
     same = same_algorithm(c)
     title = "Reproduction check" if same else "Comparison (different algorithms, not a reproduction check)"
-    out = [f"**{title}: {ours} against {them} on {len(c.games)} game"
-           f"{'s' if len(c.games) != 1 else ''}**", "", headline(c), ""]
+    out = [f"**{title}: {ours} against {them} on {counted(len(c.games), 'game')}**", "", headline(c), ""]
     if not same:
         out += [f"{ours} and {them} are different algorithms: each verdict says whether {ours}'s scores can be "
                 f"told apart from {them}'s, not that {them} was reproduced.", ""]
@@ -158,7 +159,7 @@ def _markdown(c: Comparison) -> str:
                 f"(level {c.level:g}; about {c.level * len(c.games):.1f} expected by chance).", ""]
     out += ["| Aggregate (HNS, 1.0 = human) | value [95% CI] |", "|---|---:|"]
     for label, e in c.iqm.items():
-        out.append(f"| IQM {label} ({c.runs[label]} run{'s' if c.runs[label] != 1 else ''}/game) | {_estimate(e)} |")
+        out.append(f"| IQM {label} ({counted(c.runs[label], 'run')}/game) | {_estimate(e)} |")
     out.append(f"| P({ours} > {them}) | {_estimate(c.poi)} |")
     inside, total = c.runs_inside_range
     passes = ("" if c.range_inside_rate is None else
@@ -244,14 +245,19 @@ def comparison_figure(c: Comparison, path: str | Path) -> Path:
     return _write_figure(lambda: build_comparison_figure(c), path)
 
 
-def curve_figure(c: Comparison, path: str | Path) -> Path:
-    """Write the learning-curve check's figure (`analysis.curve_report.build_curve_figure`) as
-    `comparison_figure` does; a UsageError when the comparison has no curve check."""
+def check_curve_figure(c: Comparison) -> None:
+    """Refuse (UsageError, one line, saying why) `--curve-figure` for a comparison without a curve check."""
     if c.curves is None:
         why = (f"{c.against.label} ships no per-run evaluations during training (DER does)"
                if c.against.curves is None else
                f"{c.ours.label} has no evaluation at {c.against.label}'s steps before the last (eval.every)")
         raise UsageError(f"--curve-figure: no learning curves to compare: {why}")
+
+
+def curve_figure(c: Comparison, path: str | Path) -> Path:
+    """Write the learning-curve check's figure (`analysis.curve_report.build_curve_figure`) as
+    `comparison_figure` does (`check_curve_figure` first)."""
+    check_curve_figure(c)
     return _write_figure(lambda: build_curve_figure(c.curves, c.ours.label, c.against.label), path)
 
 

@@ -83,13 +83,14 @@ def build_curve_check(ours: pd.DataFrame, published: pd.DataFrame, games: list[s
         steps = sorted(int(s) for s in set(theirs.columns) & set(mine.columns))
         if not steps or steps[0] >= max(theirs.columns):
             continue
-        spread = {q: [float(np.percentile(theirs[s].dropna(), q)) for s in steps] for q in QUANTILES}
+        runs_at = [theirs[s].dropna().to_numpy() for s in steps]  # the published scores at each step
+        spread = {q: [float(np.percentile(at, q)) for at in runs_at] for q in QUANTILES}
         scores, percentiles = {}, {}
         for seed, row in mine[steps].iterrows():
             values = [float(v) for v in row]
             scores[int(seed)] = values
-            percentiles[int(seed)] = [float(midrank_percentiles([v], theirs[s].dropna())[0]) if not np.isnan(v)
-                                      else float("nan") for v, s in zip(values, steps)]
+            percentiles[int(seed)] = [float(midrank_percentiles([v], at)[0]) if not np.isnan(v) else float("nan")
+                                      for v, at in zip(values, runs_at)]
         result.append(GameCurves(game, steps, int(len(theirs)), spread, scores, percentiles))
     if not result:
         return None

@@ -24,6 +24,11 @@ def _cell(score: float, percentile: float) -> str:
     return "-" if np.isnan(score) else f"{_score(score)} ({percentile:.0f})"
 
 
+def _median_text(g: GameCurves, seed: int) -> str:
+    median = g.median_percentile(seed)
+    return "-" if np.isnan(median) else f"{median:.0f}"
+
+
 def curve_markdown(check: CurveCheck, ours: str, them: str) -> list[str]:
     """The section: per game, the published median [5%, 95%] at each step, then each of our runs'
     score (its percentile among the published runs) and the median of its percentiles."""
@@ -41,8 +46,7 @@ def curve_markdown(check: CurveCheck, ours: str, them: str) -> list[str]:
                    + " | |")
         for seed in g.ours:
             cells = [_cell(g.ours[seed][at[s]], g.percentiles[seed][at[s]]) if s in at else "-" for s in steps]
-            median = g.median_percentile(seed)
-            out.append(f"| {g.game} | seed {seed} | " + " | ".join(cells) + f" | {'-' if np.isnan(median) else f'{median:.0f}'} |")
+            out.append(f"| {g.game} | seed {seed} | " + " | ".join(cells) + f" | {_median_text(g, seed)} |")
     return out
 
 
@@ -108,7 +112,6 @@ def _draw_game(ax, g: GameCurves, colors: list[str]) -> None:
         y = np.asarray(g.ours[seed], float)
         ax.plot(x, y, marker="o", ms=3, lw=1, color=colors[i % len(colors)], gid=f"ours:{seed}",
                 label=f"seed {seed}")
-        median = g.median_percentile(seed)
-        medians.append("-" if np.isnan(median) else f"{median:.0f}")
+        medians.append(_median_text(g, seed))
     ax.set_title(f"{g.game}: runs at median percentile {', '.join(medians)}", fontsize=8)
     ax.legend(fontsize=6, loc="best", frameon=False)

@@ -40,6 +40,7 @@ from analysis.normalize import add_hns
 from analysis.protocol import CURVE_PROTOCOLS, MARK
 from analysis.scores import ScoreData
 from analysis.table import ScoreTable
+from atari100k.text import counted
 
 DODGE_IN = 0.045
 """Horizontal distance between dodged markers, in inches on paper (a marker is 3-3.5 pt, 0.04-0.05 in)."""
@@ -261,7 +262,7 @@ def sample_efficiency_figure(data: ScoreData, table: ScoreTable, baselines: Sequ
         positions = _dodged(markers, ends, lims[log], log, panel_in)
         for a, (frames, iqm, ci, n) in curves.items():
             _draw_curve(ax, [positions[a]] if a in markers else frames, iqm, ci[0], ci[1], colors[a], f"curve:{a}",
-                        f"{table.shown_label(a)} ({n} run{'s' if n != 1 else ''})",
+                        f"{table.shown_label(a)} ({counted(n, 'run')})",
                         marker="s" if a in evaluated else "o")
         for a, x in positions.items():
             if a in curves:

@@ -27,6 +27,7 @@ from analysis.baselines import human_random_scores
 from analysis.output import json_default
 from analysis.protocol import FIELD_TITLES, MARK, TABLE_FIELDS, export_value, field_text
 from atari100k.errors import UsageError
+from atari100k.text import counted
 
 if TYPE_CHECKING:
     from analysis.table import ScoreTable
@@ -152,13 +153,13 @@ def protocol_lines(table: ScoreTable) -> list[str]:
     for a in table.algorithms:
         fields, p = table.fields.get(a, {}), table.protocols[a]
         listed = "; ".join(f"{title}: {field_text(fields.get(key))}" for key, title in TABLE_FIELDS)
-        lines.append(f"{_header(table, a)}: {listed}{_agent_text(fields)}; {p['runs_per_game']} run{'s' if str(p['runs_per_game']) != '1' else ''}/game "
+        lines.append(f"{_header(table, a)}: {listed}{_agent_text(fields)}; {counted(p['runs_per_game'], 'run')}/game "
                      f"({table.runs[a]} in aggregates); source: {p.get('source')}")
     b = table.bootstrap
     n_games = len(table.games)
     runs = table.options.get("runs")
     lines.append(
-        f"Aggregates over {n_games} game{'s' if n_games != 1 else ''}: HNS = (score - random) / (human - random) "
+        f"Aggregates over {counted(n_games, 'game')}: HNS = (score - random) / (human - random) "
         f"(random/human: rliable's Atari table); IQM, median, mean and optimality gap (gamma = 1) of per-run HNS "
         f"with {_level(table)} CIs: {b['method']} {b['rliable_version']}, {b['reps']} reps, seed {b['seed']}"
         + (f"; the first {runs} runs per game of every column" if runs else "") + ". Cells: raw score, "
@@ -170,7 +171,7 @@ def protocol_lines(table: ScoreTable) -> list[str]:
 
 
 def _title(table: ScoreTable) -> str:
-    games = f"{len(table.games)} game{'s' if len(table.games) != 1 else ''}"
+    games = counted(len(table.games), "game")
     return (f"{budget_heading(table)} over {games}: raw game scores per game, human-normalised aggregates "
             f"(1.0 = human)")
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from atari100k.errors import UsageError
+from atari100k.text import counted
 from suite.manifest import MANIFEST, RUN_DIR_PATTERNS, manifest_runs, read_manifest, recorded_budgets
 from suite.state import ACTIVE_STATES, STATES, RunStatus, sweep_states
 
@@ -112,8 +113,7 @@ def format_table(status: SweepStatus, error_width: int = 240) -> str:
     out += ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines]
     totals = ", ".join(f"{n} {s}" for s, n in status.totals.items() if n)
     out.append("")
-    n = len(status.rows)
-    out.append(f"{n} run{'' if n == 1 else 's'}: {totals or 'none'}; ETA {fmt_duration(status.eta_s)}")
+    out.append(f"{counted(len(status.rows), 'run')}: {totals or 'none'}; ETA {fmt_duration(status.eta_s)}")
     if not status.slurm_consulted:
         out.append("(Slurm not consulted or not reachable: states read from the run folders alone)")
     return "\n".join(out)

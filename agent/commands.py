@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from atari100k.suggest import budget_arg
+from atari100k.text import counted
 
 STOP_SIGNALS = ("SIGTERM", "SIGUSR2", "SIGINT")
 
@@ -64,7 +65,7 @@ def describe_result(game: str, seed: int, run: dict[str, Any], done: dict[str, A
     frames_text = f"{frames // 1000:,}k frames" if frames >= 10_000 and frames % 1000 == 0 else f"{frames:,} frames"
     return (
         f"{game} seed {seed} ({algo}): eval return {done['eval_return_mean']:.1f} ± {done['eval_return_std']:.1f} "
-        f"(mean ± std over {done['eval_episodes']} episodes, {policy}, after {done['step']:,} agent steps "
+        f"(mean ± std over {counted(done['eval_episodes'], 'episode')}, {policy}, after {done['step']:,} agent steps "
         f"= {frames_text}, sticky {env['sticky_action_prob']}, max {env['max_episode_frames']:,} frames "
         f"per episode)"
     )

@@ -7,6 +7,8 @@ import itertools
 import sys
 from pathlib import Path
 
+from atari100k.text import counted
+
 DEFAULT_REPS = 2000  # keep equal to analysis.aggregate.DEFAULT_REPS (not imported: keeps --help fast)
 
 
@@ -166,7 +168,7 @@ def table_command(args: argparse.Namespace) -> int:
     if args.out:
         with writing(args.out, "--out"):
             atomic_write_text(args.out, text)
-        print(f"wrote {args.out} ({args.format}, {len(table.games)} games, {len(table.algorithms)} algorithms)")
+        print(f"wrote {args.out} ({args.format}, {counted(len(table.games), 'game')}, {counted(len(table.algorithms), 'algorithm')})")
     else:
         sys.stdout.write(text)
     return 0
@@ -227,7 +229,7 @@ def compare_command(args: argparse.Namespace) -> int:
     if args.out:
         with writing(args.out, "--out"):
             atomic_write_text(args.out, text)
-        print(f"wrote {args.out} ({args.format}, {len(comparison.games)} games, verdict: "
+        print(f"wrote {args.out} ({args.format}, {counted(len(comparison.games), 'game')}, verdict: "
               f"{comparison.verdict or 'none (too few runs)'})")
     else:
         sys.stdout.write(text)

@@ -31,6 +31,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
 
+from atari100k.text import counted
 from analysis import aggregate as agg
 from analysis.baselines import (DOPAMINE_ITERATION_FRAMES, FRAMES_PER_STEP, IQN_NOTE, Baseline, baseline_curves,
                                 baseline_eval_curves, curve_label_at, curve_point_for)
@@ -40,7 +41,6 @@ from analysis.normalize import add_hns
 from analysis.protocol import CURVE_PROTOCOLS, MARK
 from analysis.scores import ScoreData
 from analysis.table import ScoreTable
-from atari100k.text import counted
 
 DODGE_IN = 0.045
 """Horizontal distance between dodged markers, in inches on paper (a marker is 3-3.5 pt, 0.04-0.05 in)."""
@@ -156,7 +156,7 @@ def _runs_text(stretches: Sequence[tuple[np.ndarray, np.ndarray]], point_frames:
     for points, cube in stretches:
         if not counts or counts[-1][1] != cube.shape[0]:
             counts.append(((int(points[0]) + 1) * point_frames, cube.shape[0]))
-    text = f"{counts[0][1]} seeds"
+    text = counted(counts[0][1], 'seed')
     if len(counts) > 1:
         text += ("; " + ", ".join(f"{n} from {frames / 1e6:g}M frames" for frames, n in counts[1:])
                  + " as runs stop early (every game's first runs by seed)")
@@ -298,7 +298,7 @@ def sample_efficiency_figure(data: ScoreData, table: ScoreTable, baselines: Sequ
             seen.setdefault(label, handle)
     fig.legend(list(seen.values()), list(seen), loc="outside upper center", ncols=legend_columns(list(seen), width))
     fig.set_figheight(fig.get_figheight() + legend_height(list(seen), width))
-    caption = (f"IQM HNS vs frames over {len(table.games)} games with {percent(table.confidence)} stratified bootstrap CIs "
+    caption = (f"IQM HNS vs frames over {counted(len(table.games), 'game')} with {percent(table.confidence)} stratified bootstrap CIs "
                f"({reps} reps, seed {seed}); inputs on the steps every run evaluated (a marker per "
                f"evaluation); final-score algorithms as one marker at their budget, dodged horizontally "
                f"where they share it")

@@ -25,6 +25,7 @@ from typing import Any
 
 import submitit
 
+from atari100k.text import counted
 from suite.job import DEFAULT_TRAINER, TrainerJob, current_job_id
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -78,7 +79,7 @@ class PackedRunJob(TrainerJob):
         allowed = sorted(os.sched_getaffinity(0))
         shares = cpu_shares(allowed, len(run_dirs))
         threads = threads_per_run(int(os.environ.get("SLURM_CPUS_PER_TASK") or len(allowed)), len(run_dirs))
-        print(f"[atari100k job {job_id}] {len(run_dirs)} runs, {threads} thread(s) each on cores "
+        print(f"[atari100k job {job_id}] {counted(len(run_dirs), 'run')}, {counted(threads, 'thread')} each on cores "
               f"{'; '.join(','.join(map(str, share)) for share in shares)}", flush=True)
         self._workers = [self._start(spec, run_dir, share, threads)
                          for spec, run_dir, share in zip(specs, run_dirs, shares)]
@@ -88,7 +89,7 @@ class PackedRunJob(TrainerJob):
         codes = [worker.returncode for worker in self._workers]
         failed = [run_dir for run_dir, code in zip(run_dirs, codes) if code not in (DONE, INTERRUPTED)]
         if failed:
-            raise RuntimeError(f"{len(failed)} of {len(run_dirs)} runs failed (see FAILED in {', '.join(failed)})")
+            raise RuntimeError(f"{len(failed)} of {counted(len(run_dirs), 'run')} failed (see FAILED in {', '.join(failed)})")
         if INTERRUPTED in codes:
             # Stopped without submitit's checkpoint(): Slurm is requeueing or cancelling the task.
             raise RuntimeError("training was interrupted without a requeue by this task")
@@ -109,6 +110,6 @@ class PackedRunJob(TrainerJob):
                 worker.send_signal(signal.SIGTERM)
         for worker in self._workers:
             worker.wait()
-        print(f"[atari100k job {current_job_id()}] {len(run_dirs)} runs checkpointed, requeueing", flush=True)
+        print(f"[atari100k job {current_job_id()}] {counted(len(run_dirs), 'run')} checkpointed, requeueing", flush=True)
         return submitit.helpers.DelayedSubmission(PackedRunJob(self.trainer), specs, run_dirs)
 

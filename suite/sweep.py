@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 from atari100k.errors import UsageError
+from atari100k.text import counted
 from suite import local_pool, scheduler
 from suite.job import DEFAULT_TRAINER
 from suite.lock import sweep_lock
@@ -115,7 +116,7 @@ def format_plan(request: SweepRequest, selection: Selection, options: SweepOptio
     """The plan as printed by --dry-run (and before every submission). `limits`: the cluster's,
     or None off the cluster (Slurm's default MaxArraySize is assumed)."""
     total = len(selection.submit) + len(selection.skipped)
-    lines = [f"sweep {request.name} -> {request.out}: {total} runs, algos {','.join(request.algos)}, "
+    lines = [f"sweep {request.name} -> {request.out}: {counted(total, 'run')}, algos {','.join(request.algos)}, "
              f"{describe_budgets(request)}, presets {','.join(request.presets)}"
              + (f", overrides {' '.join(request.overrides)}" if request.overrides else "")]
     lines.append(f"  submit {len(selection.submit)}" + (f": {describe_runs(selection.submit)}" if selection.submit else ""))
@@ -374,7 +375,7 @@ def cancel_sweep(sweep: str | Path, results_root: str = "results", out: TextIO |
             os.kill(pid, signal.SIGTERM)  # the pool checkpoints and stops its workers
         except ProcessLookupError:
             pass
-    print(f"cancelled {len(active)} runs ({len(slurm_ids)} Slurm jobs, {len(pools)} local pools)", file=out)
+    print(f"cancelled {counted(len(active), 'run')} ({counted(len(slurm_ids), 'Slurm job')}, {counted(len(pools), 'local pool')})", file=out)
     return 0
 
 

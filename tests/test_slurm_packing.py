@@ -43,7 +43,7 @@ def test_four_runs_as_two_packed_tasks_then_nothing_to_submit(slurm_cluster, tmp
         assert d in record["task_runs"] and len(record["task_runs"]) == 2
         assert all(ids[sibling] == ids[d] for sibling in record["task_runs"])
     logs = "".join(p.read_text() for p in out.glob("submitit/*/*_log.out"))
-    assert logs.count("2 runs, 1 thread(s) each on cores") == 2
+    assert logs.count("2 runs, 1 thread each on cores") == 2
     status = json.loads(atari100k("status", str(out), "--json").stdout)
     assert status["totals"]["done"] == 4 and {r["task_runs"] for r in status["runs"]} == {2}
     assert "(2 runs)" in atari100k("status", str(out)).stdout

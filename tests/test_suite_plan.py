@@ -130,6 +130,9 @@ def test_dry_run_counts_algorithms_x_games_x_seeds(tmp_path, capsys):
     assert "18 runs, algos der,dreamerv2,iqn, budget 300 steps each" in text
     assert "submit 18: der: Pong seeds 0-2, Breakout seeds 0-2; dreamerv2: Pong seeds 0-2" in text
     assert "nothing submitted" in text and not out.exists()
+    assert main(["sweep", "--games", "Pong", "--seeds", "1", "--preset", "debug", "--steps", "300",
+                 "--executor", "local", "--out", str(out), "--dry-run"]) == 0
+    assert "1 run, algos dreamerv2, budget 300 steps each" in capsys.readouterr().out
     # An existing sweep: what is done is skipped, what is missing is submitted.
     request, planned = make_request("Pong", "1", ["debug"], [], 300, out=out, algos="der")
     write_manifest(request, planned, None)

@@ -31,6 +31,7 @@ from typing import Any, Callable
 
 from atari100k.errors import UsageError
 from atari100k.malloc import keep_freed_memory
+from atari100k.text import counted
 
 REPO = Path(__file__).resolve().parent.parent
 SHEEPRL_PYTHON = REPO / ".bench_venvs" / "sheeprl" / "bin" / "python"
@@ -124,7 +125,8 @@ def bench_value_learner(algo: str, presets: tuple[str, ...], updates: int, overr
     env = make_env(game, config.env, num_envs=1, seed=0)
     learner = learner_class(algo)(config, tuple(env.obs_shape), env.num_actions, 1, device, 0)
     rng = np.random.default_rng(0)
-    for t in range(max(learner.cfg.batch_size * 4, 2_000)):  # random frames, 1% episode ends
+    # Random frames with 1% episode ends, as many as the replay holds up to 2,000 (small presets size it to their run).
+    for t in range(min(max(learner.cfg.batch_size * 4, 2_000), learner.replay.capacity)):
         end = bool(rng.random() < 0.01)
         learner.replay.add(rng.integers(0, 256, env.obs_shape[1:], dtype=np.uint8), int(rng.integers(env.num_actions)),
                            float(rng.normal()), end, end)
@@ -336,8 +338,9 @@ def _cpu_name() -> str:
 def _describe_value(result: dict[str, Any]) -> str:
     lines = [
         f"{result['impl']}: update {result['update_ms']:.1f} ms mean (min {result['update_min_ms']:.1f} ms) over "
-        f"{result['updates']} updates of batch {result['batch']}; acting step {result['act_step_ms']:.2f} ms "
-        f"(forward + env step); {result['device']}, {result['threads']} threads, torch {result['torch']}, "
+        f"{counted(result['updates'], 'update')} of batch {result['batch']}; "
+        f"acting step {result['act_step_ms']:.2f} ms "
+        f"(forward + env step); {result['device']}, {counted(result['threads'], 'thread')}, torch {result['torch']}, "
         f"{result['cpu']}",
         f"  projected run: {result['run_steps']:,} agent steps and {result['run_updates']:,} updates = "
         f"{result['projected_run_h']:.2f} h (final evaluation excluded); {result['params']:,} parameters",
@@ -346,8 +349,9 @@ def _describe_value(result: dict[str, Any]) -> str:
         dop = result["dopamine"]
         sampled = dop.get("agent_update_ms")
         lines.append(
-            f"{dop['impl']} (jax {dop['jax']}), batch {dop['batch']}, {dop['actions']} actions, {dop['threads']} "
-            f"threads: update {dop['update_ms']:.1f} ms mean (min {dop['update_min_ms']:.1f} ms; jitted train + "
+            f"{dop['impl']} (jax {dop['jax']}), batch {dop['batch']}, {dop['actions']} actions, "
+            f"{counted(dop['threads'], 'thread')}: update {dop['update_ms']:.1f} ms mean "
+            f"(min {dop['update_min_ms']:.1f} ms; jitted train + "
             f"preprocessing + loss weights + priorities)"
             + (f", {sampled:.1f} ms with its replay sampling and priority write" if sampled is not None else "")
         )
@@ -363,10 +367,11 @@ def _describe_value(result: dict[str, Any]) -> str:
 def _describe(report: dict[str, Any]) -> str:
     update, env = report["update"], report["env"]
     lines = [
-        f"update: {update['update_s']:.3f} s mean (min {update['update_min_s']:.3f} s) over {update['updates']} "
-        f"full updates (world model + actor + critic), batch {update['batch'][0]}x{update['batch'][1]}, "
+        f"update: {update['update_s']:.3f} s mean (min {update['update_min_s']:.3f} s) over "
+        f"{counted(update['updates'], 'full update')} (world model + actor + critic), "
+        f"batch {update['batch'][0]}x{update['batch'][1]}, "
         f"presets {'+'.join(report['presets'])}, {update['device']} {update['precision']}, "
-        f"{update['threads']} threads, torch {update['torch']}",
+        f"{counted(update['threads'], 'thread')}, torch {update['torch']}",
         f"  first update (lazy optimiser state{', torch.compile' if update['compiled'] else ''}): "
         f"{update['first_update_s']:.1f} s",
         f"  work: {update['gflop_per_update']:.0f} GFLOP of matmul + conv per update (torch flop counter) = "

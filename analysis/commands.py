@@ -168,7 +168,8 @@ def table_command(args: argparse.Namespace) -> int:
     if args.out:
         with writing(args.out, "--out"):
             atomic_write_text(args.out, text)
-        print(f"wrote {args.out} ({args.format}, {counted(len(table.games), 'game')}, {counted(len(table.algorithms), 'algorithm')})")
+        print(f"wrote {args.out} ({args.format}, {counted(len(table.games), 'game')}, "
+              f"{counted(len(table.algorithms), 'algorithm')})")
     else:
         sys.stdout.write(text)
     return 0

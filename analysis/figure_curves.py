@@ -298,7 +298,8 @@ def sample_efficiency_figure(data: ScoreData, table: ScoreTable, baselines: Sequ
             seen.setdefault(label, handle)
     fig.legend(list(seen.values()), list(seen), loc="outside upper center", ncols=legend_columns(list(seen), width))
     fig.set_figheight(fig.get_figheight() + legend_height(list(seen), width))
-    caption = (f"IQM HNS vs frames over {counted(len(table.games), 'game')} with {percent(table.confidence)} stratified bootstrap CIs "
+    caption = (f"IQM HNS vs frames over {counted(len(table.games), 'game')} with {percent(table.confidence)} "
+               f"stratified bootstrap CIs "
                f"({reps} reps, seed {seed}); inputs on the steps every run evaluated (a marker per "
                f"evaluation); final-score algorithms as one marker at their budget, dodged horizontally "
                f"where they share it")

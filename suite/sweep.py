@@ -375,7 +375,8 @@ def cancel_sweep(sweep: str | Path, results_root: str = "results", out: TextIO |
             os.kill(pid, signal.SIGTERM)  # the pool checkpoints and stops its workers
         except ProcessLookupError:
             pass
-    print(f"cancelled {counted(len(active), 'run')} ({counted(len(slurm_ids), 'Slurm job')}, {counted(len(pools), 'local pool')})", file=out)
+    print(f"cancelled {counted(len(active), 'run')} ({counted(len(slurm_ids), 'Slurm job')}, "
+          f"{counted(len(pools), 'local pool')})", file=out)
     return 0
 
 

@@ -116,6 +116,14 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(reference: tuple[str, P
     assert folder_digest(ref) == before
 
 
+@pytest.mark.parametrize("algo", ["der", "iqn"])
+def test_bench_runs_on_the_debug_preset(algo: str) -> None:
+    # debug sizes the replay to its 600-step run, smaller than the bench's 2,000 filler frames
+    done = run_cli(["bench", "--algo", algo, "--preset", "debug", "--updates", "1", "--threads", "1"])
+    assert done.returncode == 0, done.stderr
+    assert "over 1 update of batch" in done.stdout and "cpu, 1 thread, torch" in done.stdout
+
+
 def test_bench_comparisons_refuse_the_wrong_algorithm() -> None:
     for args, message in ((["--compare-dopamine"], "--algo der"), (["--algo", "der", "--compare-sheeprl"], "DreamerV2")):
         done = run_cli(["bench", *args, "--updates", "1"])

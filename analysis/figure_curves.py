@@ -5,8 +5,9 @@ What is drawn where:
   evaluated once is one visible marker, with its CI or min-max as an error bar);
 - final-score algorithms (published Atari 100k baselines, CSVs without steps) are one marker at
   their frame budget; markers sharing a budget are dodged horizontally so none hides another; a
-  published baseline that ships its runs' evaluations during training (DER) is, on the
-  sample-efficiency figure, a curve of them (square markers);
+  published baseline that ships its runs' evaluations during training (DER) is a curve of them
+  (square markers): their IQM HNS with CIs on the sample-efficiency figure, their mean raw score
+  per game on the learning curves;
 - curve baselines (Dopamine agents: sticky actions 0.25, training returns; DreamerV2's own
   published curves: sticky actions 0.25, full action set) only when asked for (`--baselines
   Rainbow,IQN,DreamerV2`), each point at the frames where its 1M-frame iteration (bin) ends:
@@ -87,24 +88,44 @@ def user_curves(data: ScoreData, table: ScoreTable) -> dict[str, tuple[np.ndarra
     return out
 
 
+def _published_eval_runs(table: ScoreTable, baseline: Baseline) -> pd.DataFrame | None:
+    """The evaluations during training of the runs the table uses (all, or the first N with `--runs`)
+    of a final-score baseline of the table that ships them (DER): `game, seed, step, score`, or None."""
+    curves = baseline_eval_curves(baseline) if baseline.label in table.algorithms else None
+    if curves is None:
+        return None
+    used = table.per_run.loc[table.per_run["algorithm"] == baseline.label, ["game", "seed"]]
+    rows = curves.merge(used, on=["game", "seed"])
+    return rows if len(rows) else None
+
+
 def published_eval_cubes(table: ScoreTable, baselines: Sequence[Baseline]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Final-score baselines of the table that ship their runs' evaluations during training (DER):
     label -> (steps, HNS `[runs, games, points]`), over the table's games and the very runs its cells
-    use (all, or the first N with `--runs`), the first n of every game where their counts differ."""
+    use, the first n of every game where their counts differ."""
     out = {}
     for b in baselines:
-        curves = baseline_eval_curves(b) if b.label in table.algorithms else None
-        if curves is None:
+        rows = _published_eval_runs(table, b)
+        if rows is None:
             continue
-        used = table.per_run.loc[table.per_run["algorithm"] == b.label, ["game", "seed"]]
-        rows = add_hns(curves.merge(used, on=["game", "seed"]))
+        rows = add_hns(rows)
         games = [g for g in table.games if (rows["game"] == g).any()]
-        if not games:
-            continue
         grids = [rows[rows["game"] == g].pivot(index="seed", columns="step", values="hns") for g in games]
         steps = sorted(set.intersection(*(set(grid.columns) for grid in grids)))
         n = min(len(grid) for grid in grids)
         out[b.label] = (np.array(steps), np.stack([grid[steps].to_numpy()[:n] for grid in grids], axis=1))
+    return out
+
+
+def published_eval_means(table: ScoreTable, baselines: Sequence[Baseline]) -> dict[str, tuple[pd.DataFrame, int]]:
+    """Per game, the mean raw score of the runs the table uses at each of their evaluations during
+    training (DER): label -> (DataFrame `game, step, score`, the fewest runs of any game)."""
+    out = {}
+    for b in baselines:
+        rows = _published_eval_runs(table, b)
+        if rows is not None:
+            means = rows.groupby(["game", "step"], as_index=False)["score"].mean()
+            out[b.label] = (means, int(rows.groupby("game")["seed"].nunique().min()))
     return out
 
 
@@ -321,9 +342,11 @@ def sample_efficiency_figure(data: ScoreData, table: ScoreTable, baselines: Sequ
 
 def learning_curves_figure(data: ScoreData, table: ScoreTable, width: str, colors: dict[str, tuple],
                            baselines: Sequence[Baseline] = ()) -> tuple[Figure, str]:
-    """Per-game raw evaluation return vs frames: inputs' mean over seeds (band: min-max), every
-    other algorithm of the table as its mean final score at its budget (dodged); a curve baseline
-    (in `baselines`) as its mean at the point the table uses, at that point's last frame.
+    """Per-game raw evaluation return vs frames: inputs' mean over seeds (band: min-max); a final-score
+    baseline that ships its runs' evaluations during training (DER) as their mean at each (square
+    markers, no band); every other algorithm of the table as its mean final score at its budget
+    (dodged); a curve baseline (in `baselines`) as its mean at the point the table uses, at that
+    point's last frame.
 
     Returns:
       (figure, caption); one panel per game (6 columns at double width, 3 at single), one legend.
@@ -335,13 +358,16 @@ def learning_curves_figure(data: ScoreData, table: ScoreTable, width: str, color
     axes = fig.subplots(nrow, ncol, squeeze=False, sharex=True)
     frame = data.frame[data.frame["step"].notna() & data.frame["game"].isin(games)]
     inputs = [a for a in table.algorithms if (frame["algorithm"] == a).any()]
-    finals = {a: _budget(table, a) for a in table.algorithms if a not in inputs}
+    evaluated = published_eval_means(table, baselines)  # DER: a curve of its runs' mean, not a final marker
+    finals = {a: _budget(table, a) for a in table.algorithms if a not in inputs and a not in evaluated}
     steps = {a: sorted(set(frame.loc[frame["algorithm"] == a, "step"])) for a in inputs}
     # One marker per final-score algorithm at its budget, and per input evaluated once: dodged.
     markers = {a: finals[a] if a in finals else int(steps[a][0] * FRAMES_PER_STEP) for a in table.algorithms
-               if a in finals or len(steps[a]) == 1}
+               if a in finals or (a in steps and len(steps[a]) == 1)}
     ends = {int(steps[a][-1] * FRAMES_PER_STEP) for a in inputs if a not in markers}
+    ends |= {int(means["step"].max() * FRAMES_PER_STEP) for means, _ in evaluated.values()}
     input_frames = [int(frame["step"].max() * FRAMES_PER_STEP)] if len(frame) else []
+    input_frames += [int(means["step"].max() * FRAMES_PER_STEP) for means, _ in evaluated.values()]
     xmax = max(input_frames + list(finals.values()) or [1])
     panel_in = fig.get_figwidth() / ncol - 0.3
     lim = _linear_xlim(xmax, markers, ends, panel_in)
@@ -356,6 +382,11 @@ def learning_curves_figure(data: ScoreData, table: ScoreTable, width: str, color
             x = [positions[a]] if a in markers else by_step.mean().index.to_numpy() * FRAMES_PER_STEP
             _draw_curve(ax, x, by_step.mean().to_numpy(), by_step.min().to_numpy(), by_step.max().to_numpy(),
                         colors[a], f"curve:{a}")
+        for a, (means, _) in evaluated.items():
+            curve = means[means["game"] == game]
+            if len(curve):
+                ax.plot(curve["step"] * FRAMES_PER_STEP, curve["score"], color=colors[a], marker="s", ms=3,
+                        lw=1.2, gid=f"curve:{a}")
         for a, x in positions.items():
             cell = table.cells.get((game, a))
             if cell and a in finals:
@@ -372,6 +403,8 @@ def learning_curves_figure(data: ScoreData, table: ScoreTable, width: str, color
         ax.xaxis.set_tick_params(labelbottom=True)  # the lowest panel of each column shows the frames
     handles = [Line2D([], [], color=colors[a], marker="o", ms=3, lw=1.2) for a in inputs]
     labels = [table.shown_label(a) for a in inputs]
+    handles += [Line2D([], [], color=colors[a], marker="s", ms=3, lw=1.2) for a in evaluated]
+    labels += [f"{table.shown_label(a)} (mean of {counted(n, 'run')})" for a, (_, n) in evaluated.items()]
     handles += [Line2D([], [], color=colors[a], marker="s", ms=3, ls="") for a in finals]
     labels += [table.shown_label(a) if table.protocols[a].get("kind") == "curve" else f"{table.shown_label(a)} (final)"
                for a in finals]
@@ -382,6 +415,11 @@ def learning_curves_figure(data: ScoreData, table: ScoreTable, width: str, color
     caption = ("per-game raw evaluation return vs frames: inputs as the mean over seeds at every evaluation "
                "(marker) with the min-max over seeds (band, or an error bar for a single evaluation); other "
                "algorithms as their mean final score at their frame budget, dodged horizontally where they share it")
+    for b in baselines:
+        if b.label in evaluated:
+            caption += (f"; {b.label}: the mean over the runs the table uses of their own evaluations during "
+                        f"training (square markers; {b.eval_curves}, 100 episodes after each iteration of at "
+                        f"least 10,000 agent steps)")
     drawn = {b.curves.name for a, b in curve_labels(table, baselines).items() if a in finals}
     for name, curve in CURVE_PROTOCOLS.items():
         if name in drawn:

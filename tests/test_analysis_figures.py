@@ -124,7 +124,7 @@ def test_only_the_algorithms_asked_for_are_drawn():
     figures = _figures()
     se, lc = figures.figures["sample_efficiency"], figures.figures["learning_curves"]
     assert _legend_texts(se) == [f"{OURS} (2 runs)", f"{DER} (100 runs)", "OTRainbow (final)"]
-    assert _legend_texts(lc) == [OURS, f"{DER} (final)", "OTRainbow (final)"]
+    assert _legend_texts(lc) == [OURS, f"{DER} (mean of 100 runs)", "OTRainbow (final)"]
     for fig in figures.figures.values():  # no Dopamine agent unless asked for
         assert not _gid(fig, "dopamine:")
         assert not [t for t in _all_texts(fig) if t.startswith(("IQN", "Rainbow", "DQN", "C51"))]
@@ -149,8 +149,12 @@ def test_only_the_algorithms_asked_for_are_drawn():
     for ax in panels:
         (line,) = _gid(ax, f"curve:{OURS}")
         assert len(line.get_xdata()) == 2
+        # DER: the mean of its 100 runs at each of their 10 evaluations; the last is the table's cell.
+        (der,) = _gid(ax, f"curve:{DER}")
+        assert list(der.get_xdata()) == [40_000 * (i + 1) for i in range(10)] and der.get_marker() == "s"
+        assert der.get_ydata()[-1] == pytest.approx(figures.table.cells[(ax.get_title(), DER)]["mean"])
         marks = [a.get_xdata()[0] for a in _gid(ax, "final:")]
-        assert len(marks) == 2 and len(set(marks)) == 2 and 400_000 not in marks
+        assert len(marks) == 1 and 400_000 not in marks  # OTRainbow, dodged off the curves' ends
         # "k" tick labels, never an offset or scientific notation.
         labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
         assert labels == ["0", "400k"] and ax.xaxis.get_offset_text().get_text() == ""
@@ -304,7 +308,8 @@ def test_figures_from_a_real_sweep(real_sweep, tmp_path, capsys, width):
         (point,) = _gid(fig, f"curve:{OURS}")
         assert len(point.get_xdata()) == 1 and point.get_marker() == "o" and point.get_markersize() >= 3
         assert point.get_xdata()[0] == pytest.approx(1_200, abs=1) and point.get_xdata()[0] > fig.axes[0].get_xlim()[0]
-    assert _legend_texts(figures.figures["learning_curves"]) == [OURS, f"{DER} (final)"]
+    assert _legend_texts(figures.figures["learning_curves"]) == [OURS, f"{DER} (mean of 100 runs)"]
+    assert "the mean over the runs the table uses of their own evaluations" in figures.captions["learning_curves"]
     assert set(_poi_bars(figures.figures["probability_of_improvement"])) == {f"ci:{OURS}|{DER}"}
 
 

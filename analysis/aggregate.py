@@ -19,6 +19,7 @@ import pandas as pd
 import scipy.stats
 
 from atari100k.errors import UsageError
+from atari100k.text import counted
 
 METRICS = ("iqm", "median", "mean", "optimality_gap")
 METRIC_TITLES = {"iqm": "IQM", "median": "Median", "mean": "Mean", "optimality_gap": "Optimality Gap"}
@@ -72,8 +73,8 @@ def score_matrix(final: pd.DataFrame, algorithm: str, games: Sequence[str], colu
     counts = [len(c) for c in columns]
     n = min(counts)
     if notes is not None and max(counts) != n:
-        notes.append(f"{algorithm}: {n}-{max(counts)} runs per game; aggregates use the first {n} runs "
-                     f"of every game (rliable needs equal run counts); per-game cells use all runs")
+        notes.append(f"{algorithm}: {n}-{max(counts)} runs per game; aggregates use the first "
+                     f"{counted(n, 'run')} of every game (rliable needs equal run counts); per-game cells use all runs")
     return np.stack([c[:n] for c in columns], axis=1)
 
 

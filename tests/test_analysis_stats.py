@@ -76,6 +76,9 @@ def test_ragged_runs_truncate_to_smallest_count_and_say_so():
     assert matrix.tolist() == [[1.0, 3.0], [2.0, 4.0]]
     assert "first 2 runs" in notes[0]
     assert agg.missing_pairs(final, "x", ["Pong", "Alien"]) == [("Alien", 2)]
+    notes = []
+    assert agg.score_matrix(final[final["seed"] != 1], "x", ["Pong", "Alien"], notes=notes).tolist() == [[1.0, 3.0]]
+    assert "1-2 runs per game; aggregates use the first 1 run of every game" in notes[0]
 
 
 def test_unknown_game_has_no_human_score():

@@ -77,6 +77,7 @@ from analysis.rank_test import (LEVEL, RankTest, game_verdict, improvement_proba
 from analysis.scores import algorithm_label, final_scores, load_inputs
 from atari100k.errors import UsageError
 from atari100k.games import ALL_GAMES
+from atari100k.text import counted
 
 VERDICTS = ("reproduced", "better than published", "worse than published")
 
@@ -430,7 +431,7 @@ def build_comparison(ours: Side, against: Side, reps: int = agg.DEFAULT_REPS, se
         notes.append(f"{against.label} has no scores on {', '.join(sorted(ours_games - their_games))}: left out")
     if their_games - ours_games:
         left = sorted(their_games - ours_games)
-        notes.append(f"compared on the {len(games)} game(s) {ours.label} ran; {len(left)} game(s) of "
+        notes.append(f"compared on the {counted(len(games), 'game')} {ours.label} ran; {counted(len(left), 'game')} of "
                      f"{against.label} left out")
 
     per_game = []

@@ -75,8 +75,8 @@ def method_lines(comparison: Comparison) -> list[str]:
     n_text = str(n[0]) if len(n) == 1 else f"{n[0]}-{n[-1]}"
     b = c.bootstrap
     lines = [
-        f"{c.ours.label}: {k_text} run(s) per game; a run's score: {c.ours.score_text}. Source: {c.ours.source}.",
-        f"{c.against.label}: {n_text} run(s) per game; a run's score: {c.against.score_text}. "
+        f"{c.ours.label}: {counted(k_text, 'run')} per game; a run's score: {c.ours.score_text}. Source: {c.ours.source}.",
+        f"{c.against.label}: {counted(n_text, 'run')} per game; a run's score: {c.against.score_text}. "
         f"Source: {c.against.source}.",
         "Published median and 5-95% range: percentiles of the published per-run scores (numpy, linear "
         "interpolation).",
@@ -91,7 +91,7 @@ def method_lines(comparison: Comparison) -> list[str]:
         f"and 'consistent' otherwise by construction. {len(c.games)} tests at level {c.level:g} give about "
         f"{c.level * len(c.games):.1f} 'below'/'above' by chance when everything is reproduced (no multiplicity "
         f"correction); the overall verdict is the aggregate one.",
-        f"Aggregates over the {len(c.games)} common game(s): HNS = (score - random) / (human - random) (rliable's "
+        f"Aggregates over the {counted(len(c.games), 'common game')}: HNS = (score - random) / (human - random) (rliable's "
         f"Atari table); IQM with 95% CIs and P({c.ours.label} > {c.against.label}) averaged over games "
         f"(Mann-Whitney U/(k n) per game) with its 95% CI: {b['method']}, {b['reps']} reps, seed {b['seed']}"
         + ("" if c.verdict is not None else
@@ -144,7 +144,7 @@ def _markdown(c: Comparison) -> str:
         out += [f"{ours} and {them} are different algorithms: each verdict says whether {ours}'s scores can be "
                 f"told apart from {them}'s, not that {them} was reproduced.", ""]
     if c.protocol.differences:
-        out += [f"Compared despite {len(c.protocol.differences)} protocol difference(s) (listed under Protocol): "
+        out += [f"Compared despite {counted(len(c.protocol.differences), 'protocol difference')} (listed under Protocol): "
                 f"the scores are not measured alike.", ""]
     counts = verdict_counts(c)
     out += [f"| Game | {ours}: runs | {them}: median [5%, 95%] (n) | percentile of each run | P(ours > pub.) | p | "
@@ -167,7 +167,7 @@ def _markdown(c: Comparison) -> str:
     out.append(f"| {ours} runs inside {them}'s 5-95% range of their game | {inside} of {total}{passes} |")
     within = {True: "yes", False: "**no**", None: f"- ({them} has no CI)"}[c.iqm_inside_ci]
     if c.iqm_inside_rate is not None:
-        within += (f" (a faithful reproduction with {c.runs[ours]} run(s) per game is inside "
+        within += (f" (a faithful reproduction with {counted(c.runs[ours], 'run')} per game is inside "
                    f"{100 * c.iqm_inside_rate:.0f}% of the time)")
     out.append(f"| IQM {ours} inside the 95% CI of IQM {them} | {within} |")
     if c.curves is not None:

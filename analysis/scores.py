@@ -22,6 +22,7 @@ import pandas as pd
 from atari100k.errors import UsageError
 from atari100k.fileio import read_json
 from atari100k.games import canonical_game
+from atari100k.text import counted
 
 COLUMNS = ["algorithm", "game", "seed", "step", "score", "done"]
 
@@ -368,9 +369,9 @@ def final_scores(frame: pd.DataFrame, step: int | None = None, allow_partial: bo
         listed = ", ".join(f"{r.game}/seed_{r.seed}" for r in unfinished.head(8).itertuples())
         more = "" if len(unfinished) <= 8 else f" and {len(unfinished) - 8} more"
         if allow_partial:
-            notes.append(f"{len(unfinished)} unfinished run(s) scored at their latest evaluation: {listed}{more}")
+            notes.append(f"{counted(len(unfinished), 'unfinished run')} scored at their latest evaluation: {listed}{more}")
         else:
-            notes.append(f"{len(unfinished)} unfinished run(s) (no DONE) left out: {listed}{more}")
+            notes.append(f"{counted(len(unfinished), 'unfinished run')} (no DONE) left out: {listed}{more}")
             rows = rows[rows["done"].astype(bool)]
     if step is not None:
         has_steps = rows["step"].notna()

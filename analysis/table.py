@@ -30,6 +30,7 @@ from analysis.protocol import (ALGORITHM_CHOICE_FIELDS, MARK, TABLE_FIELDS, base
 from analysis.scores import ScoreData, final_scores
 from atari100k.errors import UsageError
 from atari100k.games import ALL_GAMES, resolve_games
+from atari100k.text import counted
 
 __all__ = ["ALGORITHM_CHOICE_FIELDS", "FORMATS", "MARK", "ScoreTable", "build_table", "own_algorithm_notes",
            "protocol_lines", "render_table", "table_json"]
@@ -216,7 +217,7 @@ def _select_runs(final: pd.DataFrame, runs: int, order: Sequence[str], notes: li
         few = counts.loc[algorithm] if algorithm in counts.index.get_level_values(0) else pd.Series(dtype=int)
         few = few[few < runs]
         if len(few):
-            notes.append(f"{algorithm}: fewer than {runs} runs on {len(few)} game(s) ({few.min()}-{few.max()}); "
+            notes.append(f"{algorithm}: fewer than {counted(runs, 'run')} on {counted(len(few), 'game')} ({few.min()}-{few.max()}); "
                          f"all of them are used")
     return kept.reset_index(drop=True)
 
@@ -326,7 +327,7 @@ def build_table(data: ScoreData, baselines: Sequence[Baseline] = (), step: int |
         if absent:
             notes.append(f"{a}: no scores on {', '.join(absent)}; its aggregates are over the other games")
         elif a in missing:
-            notes.append(f"{a}: {len(missing[a])} missing (game, seed) pair(s) allowed by --allow-partial")
+            notes.append(f"{a}: {counted(len(missing[a]), 'missing (game, seed) pair')} allowed by --allow-partial")
 
     reference = algorithms[0]
     diffs = differences(table_fields, reference)

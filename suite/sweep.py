@@ -134,7 +134,7 @@ def format_plan(request: SweepRequest, selection: Selection, options: SweepOptio
                     f"{p.runs_per_job} runs per array task sharing {p.gpus} GPU, {p.task_cpus()} CPU "
                     f"({p.cpus} per run), {p.task_mem_gb():g}G ({p.mem} per run)")
         lines.append(f"  slurm: partition {p.partition or '(default)'}, {per_task}, time {p.time}; "
-                     f"{tasks} array task(s) in {arrays} array(s), at most {p.max_parallel or '(no cap)'} at once"
+                     f"{counted(tasks, 'array task')} in {counted(arrays, 'array')}, at most {p.max_parallel or '(no cap)'} at once"
                      + (f", account {p.account}" if p.account else "") + (f", qos {p.qos}" if p.qos else ""))
     else:
         lines.append(f"  local: {options.max_parallel or local_pool.default_parallelism()} at a time")
@@ -294,7 +294,7 @@ def run_sweep(request: SweepRequest, planned: list[PlannedRun], options: SweepOp
                               "array_tasks": len(jobs), "runs_per_job": profile.runs_per_job,
                               "arrays": masters, "submitit_folder": str(folder)}
                 packing = f" in {len(jobs)} array tasks" if profile.runs_per_job > 1 else ""
-                print(f"submitted {len(selection.submit)} runs{packing} as job array(s) {', '.join(masters)}; "
+                print(f"submitted {counted(len(selection.submit), 'run')}{packing} as job array{'s' if len(masters) > 1 else ''} {', '.join(masters)}; "
                       f"follow with: atari100k status {request.out}", file=out)
             elif options.executor == "local" and selection.submit:
                 log_dir = local_pool.claim_local(selection.submit, request.out, request.name)

@@ -357,7 +357,9 @@ def test_one_run_per_game_gives_no_overall_verdict(capsys, tmp_path):
     assert 0.01 < ranges["faithful_pass_rate"] < 0.15
     assert 0 < aggregate["iqm_inside_rate_of_against_draws"] < 0.5  # one run a game is far noisier than the CI
     assert main(["compare", *REPS, str(tmp_path / "one.csv"), "--against", "DER"]) == 0
-    row = next(line for line in capsys.readouterr().out.splitlines() if "5-95% range of their game" in line)
+    text = capsys.readouterr().out
+    assert "one run: 1 run per game;" in text and "a faithful reproduction with 1 run per game is inside" in text
+    row = next(line for line in text.splitlines() if "5-95% range of their game" in line)
     rate = f"{100 * ranges['faithful_pass_rate']:.0f}%"
     assert f"| {inside} of 26 (all 26 runs of a faithful reproduction are inside {rate} of the time) |" in row
 

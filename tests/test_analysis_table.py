@@ -249,7 +249,7 @@ def test_runs_10_gives_spr_paper_median(capsys):
     # Fewer runs than asked: all are used, and said.
     data = _json(capsys, "--baselines", "IRIS", "--runs", "10", "--games", "Pong")
     assert data["aggregates"]["IRIS"]["runs"] == 5
-    assert any("IRIS: fewer than 10 runs on 1 game(s)" in n for n in data["protocol"]["notes"])
+    assert any("IRIS: fewer than 10 runs on 1 game (" in n for n in data["protocol"]["notes"])
 
 
 def test_games_subset_and_confidence_level(capsys):

@@ -92,7 +92,7 @@ def test_the_readme_benchmark_sweep_plans_off_the_cluster(tmp_path: Path, monkey
     printed = capsys.readouterr().out
     assert "390 runs, algos dreamerv2,der,iqn" in printed and "submit 390" in printed
     assert ("partition gpu, 4 runs per array task sharing 1 GPU, 16 CPU (4 per run), 128G (32G per run), "
-            "time 12:00:00; 98 array task(s) in 1 array(s), at most 20 at once") in printed
+            "time 12:00:00; 98 array tasks in 1 array, at most 20 at once") in printed
     assert "Slurm is not reachable from here" in printed and "dry run: nothing submitted" in printed
     assert not out.exists()
     assert main(args) == 2 and "Slurm is not reachable" in capsys.readouterr().err

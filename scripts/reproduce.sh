@@ -5,7 +5,7 @@
 # finished runs' logs and DONE are copied to results/reproduction[-<variant>]/<algo>/<Game>/seed_<k>/,
 # and `compare` against the published DER writes compare.md, compare.png and curves.png there.
 # Re-running resumes every unfinished run exactly and skips the finished ones.
-#   bash scripts/reproduce.sh                  # the DER runs (~5 h per run on one core here)
+#   bash scripts/reproduce.sh                  # the DER runs (2-5 h per run on one core, by CPU)
 #   ALGOS="der iqn" bash scripts/reproduce.sh  # and IQN (needs a GPU: ~100+ h per run on a CPU core)
 #   RUNS=/scratch/me PARALLEL=4 bash scripts/reproduce.sh
 #   VARIANT=dopamine2021 GAMES=RoadRunner bash scripts/reproduce.sh

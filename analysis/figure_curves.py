@@ -32,7 +32,6 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator
 
-from atari100k.text import counted
 from analysis import aggregate as agg
 from analysis.baselines import (DOPAMINE_ITERATION_FRAMES, FRAMES_PER_STEP, IQN_NOTE, Baseline, baseline_curves,
                                 baseline_eval_curves, curve_label_at, curve_point_for)
@@ -42,6 +41,7 @@ from analysis.normalize import add_hns
 from analysis.protocol import CURVE_PROTOCOLS, MARK
 from analysis.scores import ScoreData
 from analysis.table import ScoreTable
+from atari100k.text import counted
 
 DODGE_IN = 0.045
 """Horizontal distance between dodged markers, in inches on paper (a marker is 3-3.5 pt, 0.04-0.05 in)."""
@@ -110,6 +110,8 @@ def published_eval_cubes(table: ScoreTable, baselines: Sequence[Baseline]) -> di
             continue
         rows = add_hns(rows)
         games = [g for g in table.games if (rows["game"] == g).any()]
+        if not games:
+            continue
         grids = [rows[rows["game"] == g].pivot(index="seed", columns="step", values="hns") for g in games]
         steps = sorted(set.intersection(*(set(grid.columns) for grid in grids)))
         n = min(len(grid) for grid in grids)
@@ -365,9 +367,10 @@ def learning_curves_figure(data: ScoreData, table: ScoreTable, width: str, color
     markers = {a: finals[a] if a in finals else int(steps[a][0] * FRAMES_PER_STEP) for a in table.algorithms
                if a in finals or (a in steps and len(steps[a]) == 1)}
     ends = {int(steps[a][-1] * FRAMES_PER_STEP) for a in inputs if a not in markers}
-    ends |= {int(means["step"].max() * FRAMES_PER_STEP) for means, _ in evaluated.values()}
+    published_ends = [int(means["step"].max() * FRAMES_PER_STEP) for means, _ in evaluated.values()]
+    ends |= set(published_ends)
     input_frames = [int(frame["step"].max() * FRAMES_PER_STEP)] if len(frame) else []
-    input_frames += [int(means["step"].max() * FRAMES_PER_STEP) for means, _ in evaluated.values()]
+    input_frames += published_ends
     xmax = max(input_frames + list(finals.values()) or [1])
     panel_in = fig.get_figwidth() / ncol - 0.3
     lim = _linear_xlim(xmax, markers, ends, panel_in)

@@ -82,7 +82,9 @@ def test_progress_bar_says_the_phase_updates_per_second_and_evaluation(tmp_path)
     assert result.returncode == 0, result.stderr
     frames = result.stderr.replace("\r", "\n")
     assert "prefill]" in frames and "pretrain (20 updates)]" in frames
-    assert "train, " in frames and " updates/s]" in frames
+    # "train]" or "train, N updates/s]": a fast machine may end the phase before the first rate (1 s);
+    # test_status_line_* in test_train.py checks the rate's text with a fake clock.
+    assert "train]" in frames or "train, " in frames
     assert "eval at step 400:" in frames and "episode" in frames
     # The bars are on stderr only; stdout holds the summary line.
     assert "prefill" not in result.stdout

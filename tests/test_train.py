@@ -175,3 +175,42 @@ def test_same_seed_same_metrics_on_cpu(tmp_path: Path, monkeypatch: pytest.Monke
     for name in ("episodes.csv", "eval.csv"):
         assert (a / name).read_text() == (b / name).read_text()
     assert csv_steps(a / "eval.csv") == [100] * 3 + [200] * 3 + [300] * 3 + [400] * 2
+
+
+class _FakeLearner:
+    """A learner as the status line sees it: a phase per step and a running count of updates."""
+
+    def __init__(self) -> None:
+        self.updates = 0
+
+    def phase(self, step: int) -> str:
+        return "prefill" if step < 10 else "train"
+
+
+class _FakeBar:
+    def __init__(self) -> None:
+        self.postfixes: list[str] = []
+
+    def set_postfix_str(self, text: str, refresh: bool = True) -> None:
+        self.postfixes.append(text)
+
+
+def test_status_line_shows_a_phase_change_at_once_and_the_update_rate_after_a_second(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent import train as train_module
+
+    clock = [100.0]
+    monkeypatch.setattr(train_module.time, "monotonic", lambda: clock[0])
+    learner, bar = _FakeLearner(), _FakeBar()
+    status = train_module._StatusLine(learner)
+    status.show(bar, 1)
+    assert bar.postfixes == ["prefill"]
+    clock[0] += 0.2
+    status.show(bar, 10)  # the phase changed: shown at once, before any rate is known
+    assert bar.postfixes[-1] == "train"
+    learner.updates, clock[0] = 25, clock[0] + 0.3
+    status.show(bar, 11)  # same phase, under a second since the last rate: not redrawn
+    assert len(bar.postfixes) == 2
+    learner.updates, clock[0] = 60, clock[0] + 0.5
+    status.show(bar, 12)  # 60 updates over the 1.0 s since the status line began
+    assert bar.postfixes[-1] == "train, 60.0 updates/s"

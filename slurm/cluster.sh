@@ -257,6 +257,8 @@ stop_pid() { # stop_pid INDEX [LIMIT]: TERM, wait, then KILL; only a live daemon
     if kill -0 "$pid" 2>/dev/null; then
         say "$name did not stop; killing it"
         kill -9 "$pid" 2>/dev/null || true
+        end=$((SECONDS + 5))  # gone from /proc before the caller looks
+        while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $end ]; do sleep 0.1; done
     fi
     rm -f "$pidfile"
 }

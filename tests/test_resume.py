@@ -8,7 +8,6 @@ episodes.csv and eval.csv byte for byte, DONE's evaluation numbers, and every Te
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess
@@ -57,9 +56,10 @@ def assert_no_gaps_or_duplicates(run: Path, budget: int, log_every: int) -> None
 
 @pytest.fixture(scope="module")
 def toy_reference(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
     out = tmp_path_factory.mktemp("reference") / "run"
-    assert train_run(toy_spec(), out, progress=False).status == "done"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OMP_NUM_THREADS", "1")  # as the tests that compare with it
+        assert train_run(toy_spec(), out, progress=False).status == "done"
     return out
 
 
@@ -139,6 +139,15 @@ def _wait_for(predicate, proc: subprocess.Popen, timeout: float = 120) -> bool:
     raise TimeoutError("the training subprocess made no progress")
 
 
+def _logged_step(run: Path) -> int:
+    """The last step in the run's metrics.jsonl, 0 before the first row (a row being written is skipped)."""
+    try:
+        lines = (run / "metrics.jsonl").read_text().split("\n")[:-1]  # complete lines only
+    except FileNotFoundError:
+        return 0
+    return json.loads(lines[-1])["step"] if lines else 0
+
+
 def test_pong_sigterm_then_sigkill_then_rerun_equals_uninterrupted(tmp_path: Path) -> None:
     reference, out = tmp_path / "reference", tmp_path / "run"
     ref = run_cli([*PONG, "--out", str(reference)])
@@ -156,16 +165,21 @@ def test_pong_sigterm_then_sigkill_then_rerun_equals_uninterrupted(tmp_path: Pat
     assert "SIGTERM received" in err and "run the same command to resume" in err
     assert (out / "checkpoint.pt").exists() and not (out / "DONE").exists()
 
-    # 2) Resume, then SIGKILL at a random moment after it wrote a new checkpoint.
-    seed = random.randrange(10**6)
-    delay = random.Random(seed).uniform(0.0, 1.5)
+    # 2) Resume, then SIGKILL at a random point after it wrote a new checkpoint: once its log reaches a
+    # random step mid-run, plus a random few ms. Placed by progress, not by wall clock, so that the kill
+    # lands mid-run on a fast machine too. The seed comes from the OS: train_run reseeds `random`.
+    seed = random.SystemRandom().randrange(10**6)
+    rng = random.Random(seed)
+    target, delay = rng.choice(range(100, 300, 50)), rng.uniform(0.0, 0.05)
     first = (out / "checkpoint.pt").stat().st_mtime_ns
     proc = subprocess.Popen(command, **popen)
     assert _wait_for(lambda: (out / "checkpoint.pt").stat().st_mtime_ns != first, proc), "resumed run ended early"
+    assert _wait_for(lambda: _logged_step(out) >= target, proc), "resumed run ended early"
     time.sleep(delay)
     proc.kill()
     proc.communicate(timeout=120)
-    print(f"kill delay seed {seed}: {delay:.2f}s after a checkpoint, exit {proc.returncode}", file=sys.stderr)
+    print(f"kill seed {seed}: {delay * 1000:.0f} ms after step {target} was logged, exit {proc.returncode}",
+          file=sys.stderr)
     # The kill landed mid-run (a run that had already finished would make this test vacuous).
     assert proc.returncode == -signal.SIGKILL and not (out / "DONE").exists()
 

@@ -72,7 +72,7 @@ def test_a_crash_in_a_packed_task_leaves_its_sibling_done(slurm_cluster, tmp_pat
 
 def test_a_packed_task_preempted_then_requeued_resumes_both_runs(slurm_cluster, tmp_path):
     out = tmp_path / "sweep"
-    proc = atari100k("sweep", "--games", "Pong,Breakout", "--seeds", "1", "--preset", "debug", "--steps", "2500",
+    proc = atari100k("sweep", "--games", "Pong,Breakout", "--seeds", "1", "--preset", "debug", "--steps", "4000",
                      *FAST, "--out", str(out), *PACKED)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     runs = [out / "dreamerv2/Pong/seed_0", out / "dreamerv2/Breakout/seed_0"]
@@ -84,6 +84,7 @@ def test_a_packed_task_preempted_then_requeued_resumes_both_runs(slurm_cluster, 
     def resumed_times(run: Path) -> int:
         return len(json.loads((run / "run.json").read_text()).get("resumes", []))
 
+    # 4,000 steps leave thousands after each signal, so that no run finishes before a signal reaches it.
     # Preemption as submitit sees it: SIGUSR2 to the task; both runs checkpoint, the task requeues itself.
     wait_until(lambda: both_past(300), 180, 0.2, "both runs to pass step 300")
     preempted_at = time.time()
@@ -100,7 +101,7 @@ def test_a_packed_task_preempted_then_requeued_resumes_both_runs(slurm_cluster, 
         resumes = json.loads((run / "run.json").read_text())["resumes"]
         assert len(resumes) >= 2 and all((r.get("from_step") or 0) >= 300 for r in resumes), resumes
         steps = metrics_steps(run)
-        assert steps == sorted(set(steps)) and steps[-1] == 2500, "duplicate or missing metrics rows"
+        assert steps == sorted(set(steps)) and steps[-1] == 4000, "duplicate or missing metrics rows"
         rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
         assert any(r["step"] >= 300 and r["time"] < preempted_at for r in rows), "restarted from 0"
     log = "".join(p.read_text() for p in out.glob("submitit/*/*_log.out"))

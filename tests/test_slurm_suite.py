@@ -88,7 +88,7 @@ def test_sweep_one_array_capped_then_idempotent_then_retry_failed(slurm_cluster,
 
 def test_preempted_run_is_requeued_and_resumes_from_its_checkpoint(slurm_cluster, tmp_path):
     out = tmp_path / "sweep"
-    proc = atari100k("sweep", "--games", "Pong", "--seeds", "1", "--preset", "debug", "--steps", "1500", *FAST,
+    proc = atari100k("sweep", "--games", "Pong", "--seeds", "1", "--preset", "debug", "--steps", "4000", *FAST,
                      "--out", str(out), *SLURM)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     run = out / "dreamerv2/Pong/seed_0"
@@ -98,6 +98,8 @@ def test_preempted_run_is_requeued_and_resumes_from_its_checkpoint(slurm_cluster
         lines = (run / "metrics.jsonl").read_text().splitlines() if (run / "metrics.jsonl").exists() else []
         return bool(lines) and json.loads(lines[-1])["step"] >= 300
 
+    # 4,000 steps: ~3,700 still to go when signalled, seconds even on a fast machine, so that the run
+    # cannot finish before the signal reaches it.
     wait_until(progressed, 120, 0.1, "the run to pass step 300")
     signalled_at = time.time()
     # What submitit does on preemption: SIGUSR2 to the job; it checkpoints and requeues itself.

@@ -4,6 +4,7 @@ reads them in name order (a process-wide counter, unpadded, breaks ties within o
 from __future__ import annotations
 
 import time
+from types import SimpleNamespace
 
 from agent.tensorboard_log import TensorBoardLog
 
@@ -16,7 +17,12 @@ def test_event_files_of_resumes_within_one_second_sort_in_the_order_they_were_wr
     assert len(names) == 4 and stamps == sorted(set(stamps)), names  # one second each: name order = write order
 
 
-def test_a_fresh_run_does_not_wait(tmp_path):
-    start = time.monotonic()
-    TensorBoardLog(tmp_path, 4, None).close()
-    assert time.monotonic() - start < 0.9
+def test_a_fresh_run_does_not_wait(tmp_path, monkeypatch):
+    from agent import tensorboard_log
+
+    TensorBoardLog(tmp_path, 4, None).close()  # an attempt that died before its first checkpoint
+    waits: list[float] = []  # the module's own clock, so that no other thread's sleep is recorded
+    monkeypatch.setattr(tensorboard_log, "time", SimpleNamespace(time=time.time, sleep=waits.append))
+    TensorBoardLog(tmp_path, 4, None).close()  # its files are removed, so nothing to sort after
+    assert waits == []
+    assert len(list((tmp_path / "tensorboard" / "steps").iterdir())) == 1

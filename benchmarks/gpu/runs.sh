@@ -44,6 +44,8 @@ for spec in $SPECS; do
     # shellcheck disable=SC2086  # SET: space-separated KEY=VALUE overrides
     (cd "$SRC" && OMP_NUM_THREADS=2 exec setsid python3 -m atari100k train "$game" --seed "$seed" --algo "$algo" \
         --preset "$PRESETS" --out "$dir" --no-progress ${SET:+$(printf -- '--set %s ' $SET)}) >> "$dir.log" 2>&1 < /dev/null &
+    # Until the subshell has exec'd, pgrep sees this script's command line: wait to see the run.
+    for _ in $(seq 50); do [ -n "$(pid_of "$dir")" ] && break; sleep 0.2; done
     echo "-- $spec: started"
 done
 any_running() {

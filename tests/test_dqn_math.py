@@ -174,6 +174,11 @@ def test_epsilon_schedules() -> None:
     der_2021 = DERLearner(config_2021, (1, 32, 32), 3, 1, torch.device("cpu"), 0)
     assert [der_2021.epsilon(s) for s in (0, 1600, 5000)] == [0.01, 0.01, 0.01]
     assert config_2021.der.target_update_period == 8_000 and config_2021.eval.every == 10_000
+    # epsilon2021: that epsilon alone, the default target period kept.
+    config_eps = resolve_config(("atari100k", "epsilon2021"), ["env.image_size=32"], None, "der")
+    der_eps = DERLearner(config_eps, (1, 32, 32), 3, 1, torch.device("cpu"), 0)
+    assert [der_eps.epsilon(s) for s in (0, 1600, 5000)] == [0.01, 0.01, 0.01]
+    assert config_eps.der.target_update_period == 2_000
 
 
 def test_noisy_epsilon_rejects_unknown_values() -> None:

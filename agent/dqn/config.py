@@ -227,5 +227,12 @@ DER_PRESETS = {
         "der.epsilon_train": 0.01,
         "der.noisy_epsilon": "constant",
     },
+    # Only the second of those: training epsilon 0.01 on top of noisy nets (2021 code; the issue's
+    # recipe, "epsilon-greedy 0.01 train"), target period 2,000 as the default. Tests whether epsilon 0
+    # is what stalls DER on Breakout (docs/dopamine_settings.md, D2): `--preset atari100k,epsilon2021`.
+    "epsilon2021": {
+        "der.epsilon_train": 0.01,
+        "der.noisy_epsilon": "constant",
+    },
 }
 IQN_PRESETS = _presets("iqn")

@@ -45,17 +45,42 @@ DEFAULT_NAME = ALGORITHM_LABELS[DEFAULT_ALGO] + OURS_SUFFIX
 # default runs.
 RECIPE_PRESETS = ("atari100k", "debug")
 
+# `--set` overrides that leave the recipe as it is, so a run made with them keeps its label: where
+# and how it ran (device, determinism, checkpoint and log cadence, evaluation batching and
+# interim evaluations; `*.compile` and `*.cuda_graphs` replay the same update, equal to rounding),
+# and the protocol's own keys (the budget, evaluation episodes and policy, the `env` section but
+# its number of training envs), which run.json's `protocol` records and the tables compare.
+# Any other override (`der.lr=3e-4`) changes what is learned: its runs are named after it,
+# "DER (ours, der.lr=3e-4)". tests/test_analysis_algorithms.py checks these keys exist.
+SAME_RECIPE_KEYS = ("train.device", "train.deterministic", "train.checkpoint_every", "train.log_every",
+                    "eval.num_envs", "eval.every", "eval.episodes_during_training",
+                    "train.steps", "eval.episodes", "eval.policy")
+SAME_RECIPE_SUFFIXES = (".compile", ".cuda_graphs")
 
-def algorithm_label(algo: str | None, presets: Sequence[str] | None = None) -> str:
-    """Table/figure name of our runs of `algo` (`spec.algo`; None = DreamerV2) with `presets` (`spec.presets`).
+
+def changes_recipe(override: str) -> bool:
+    """Whether a `key=value` override of run.json's `spec.overrides` changes what the run learns."""
+    key = override.split("=", 1)[0].strip()
+    if key in SAME_RECIPE_KEYS or key.endswith(SAME_RECIPE_SUFFIXES):
+        return False
+    return not (key.startswith("env.") and key != "env.num_envs")
+
+
+def algorithm_label(algo: str | None, presets: Sequence[str] | None = None,
+                    overrides: Sequence[str] | None = None) -> str:
+    """Table/figure name of our runs of `algo` (`spec.algo`; None = DreamerV2) with `presets`
+    (`spec.presets`) and `overrides` (`spec.overrides`).
 
     `"der"` -> `"DER (ours)"`; `("der", ["atari100k", "dopamine2021"])` ->
-    `"DER (ours, dopamine2021)"`; an algorithm this map does not know keeps its own name:
+    `"DER (ours, dopamine2021)"`; `("der", ["atari100k"], ["der.lr=0.0003", "train.device=cuda"])`
+    -> `"DER (ours, der.lr=0.0003)"`; an algorithm this map does not know keeps its own name:
     `"ppo"` -> `"ppo (ours)"`.
     """
     algo = DEFAULT_ALGO if algo is None else str(algo)
-    variants = [str(p) for p in presets or () if str(p) not in RECIPE_PRESETS]
-    suffix = f" (ours, {'+'.join(variants)})" if variants else OURS_SUFFIX
+    stacked = "+".join(str(p) for p in presets or () if str(p) not in RECIPE_PRESETS)
+    variants = [stacked] if stacked else []
+    variants += [str(o) for o in overrides or () if changes_recipe(str(o))]
+    suffix = f" (ours, {', '.join(variants)})" if variants else OURS_SUFFIX
     return ALGORITHM_LABELS.get(algo, algo) + suffix
 
 
@@ -99,8 +124,8 @@ def load_run_folder(path: Path, algorithm: str | None = None) -> tuple[pd.DataFr
 
     Args:
       path: the run folder.
-      algorithm: the name its rows carry (--name); None = `algorithm_label(spec.algo, spec.presets)`,
-        e.g. "DER (ours)", "DER (ours, dopamine2021)", or "DreamerV2 (ours)" for a folder
+      algorithm: the name its rows carry (--name); None = `algorithm_label(spec.algo, spec.presets,
+        spec.overrides)`, e.g. "DER (ours)", "DER (ours, dopamine2021)", or "DreamerV2 (ours)" for a folder
         without `spec.algo`.
     Returns:
       (rows, protocol, name): rows have COLUMNS (`done` = `DONE` exists); protocol is run.json's
@@ -113,6 +138,7 @@ def load_run_folder(path: Path, algorithm: str | None = None) -> tuple[pd.DataFr
         game, seed = canonical_game(str(spec["game"])), spec["seed"]
         algo = spec.get("algo", DEFAULT_ALGO)
         presets = spec.get("presets") or []
+        overrides = spec.get("overrides") or []
     except UsageError as error:
         raise UsageError(f"{path}: {error}") from None
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
@@ -124,7 +150,9 @@ def load_run_folder(path: Path, algorithm: str | None = None) -> tuple[pd.DataFr
                          f"{', '.join(ALGORITHM_LABELS)}")
     if not isinstance(presets, list) or not all(isinstance(p, str) for p in presets):
         raise UsageError(f"{path}/run.json: spec.presets {presets!r} must be a list of preset names")
-    algorithm = algorithm or algorithm_label(algo, presets)
+    if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
+        raise UsageError(f"{path}/run.json: spec.overrides {overrides!r} must be a list of KEY=VALUE strings")
+    algorithm = algorithm or algorithm_label(algo, presets, overrides)
     text = (path / "eval.csv").read_text(errors="replace")
     if text and not text.endswith("\n"):
         # A crash mid-append leaves a partial last line; the agent truncates it on resume.

@@ -187,8 +187,10 @@ def sweep_states(sweep_dir: Path, runs: list[dict[str, Any]], budgets: dict[str,
         step = fact.step or 0
         sps = _throughput(fact)
         eta = None
-        if state in ACTIVE_STATES and sps and run_budget:
-            eta = max(0.0, (run_budget - step) / sps)
+        # At its budget without DONE a run is in its final evaluation, whose length no log tells
+        # (100 Breakout episodes can take an hour): unknown, not 0s.
+        if state in ACTIVE_STATES and sps and run_budget and step < run_budget:
+            eta = (run_budget - step) / sps
         rows.append(RunStatus(
             algo=run["algo"], game=run["game"], seed=int(run["seed"]), dir=run["dir"], state=state, step=step,
             budget=run_budget, sps=sps, eta_s=eta,

@@ -60,13 +60,15 @@ def overall_eta(rows: list[RunStatus]) -> float | None:
     least the longest running run's own ETA (one run goes no faster than its throughput).
 
     Rough by design: it assumes the current number of running runs continues and that
-    queued runs train as fast as the running ones.
+    queued runs train as fast as the running ones; final evaluations are not counted.
     """
     running = [r for r in rows if r.state == "running" and r.sps]
     speeds = [r.sps for r in rows if r.sps]
     if not running or not speeds:
         return None
     remaining = sum(max(0, (r.budget or 0) - r.step) for r in rows if r.state in ACTIVE_STATES)
+    if remaining == 0:
+        return None  # only final evaluations left, of a length no log tells
     longest = max((r.eta_s for r in running if r.eta_s is not None), default=0.0)
     return max(remaining / sum(r.sps for r in running), longest)
 
@@ -101,7 +103,8 @@ def format_table(status: SweepStatus, error_width: int = 240) -> str:
     for r in status.rows:
         progress = f"{r.step}/{r.budget}" if r.budget else str(r.step)
         if r.budget:
-            progress += f" ({100 * min(r.step, r.budget) / r.budget:.0f}%)"
+            final_eval = r.state in ACTIVE_STATES and r.step >= r.budget
+            progress += " (final evaluation)" if final_eval else f" ({100 * min(r.step, r.budget) / r.budget:.0f}%)"
         error = (r.error or "")
         if len(error) > error_width:
             error = error[: error_width - 1] + "…"

@@ -295,6 +295,22 @@ def test_eta_uses_the_recent_rate_not_the_fast_start(tmp_path):
     assert status.sps == pytest.approx(4.0) and status.eta_s is None  # a finished run: its whole average
 
 
+def test_a_run_at_its_budget_without_done_is_in_its_final_evaluation_of_unknown_length(tmp_path):
+    from suite.state import sweep_states
+    from suite.status import SweepStatus
+
+    run = tmp_path / "der" / "Breakout" / "seed_0"
+    run.mkdir(parents=True)
+    atomic_write_json(run / "run.json", {"budget_steps": 100_000})
+    rows = [{"step": 1000 * k, "elapsed_s": 100.0 * k, "time": time.time()} for k in range(90, 101)]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    runs = [{"algo": "der", "game": "Breakout", "seed": 0, "dir": "der/Breakout/seed_0"}]
+    [status], _ = sweep_states(tmp_path, runs, use_slurm=False)
+    assert status.state == "running" and status.step == 100_000 and status.eta_s is None
+    table = format_table(SweepStatus(tmp_path, [status], False, {"running": 1}, overall_eta([status])))
+    assert "100000/100000 (final evaluation)" in table and "0s" not in table
+
+
 def test_status_from_folders_alone(tmp_path):
     out = _synthetic_sweep(tmp_path)
     status = sweep_status(out, use_slurm=False)

@@ -12,6 +12,7 @@ import csv
 import io
 import json
 import math
+import os
 import socket
 from pathlib import Path
 from typing import Any, Iterable
@@ -158,6 +159,15 @@ class RunFolder:
         """Append one JSON line to metrics.jsonl."""
         line = json.dumps({k: _json_safe(v) for k, v in row.items()}) + "\n"
         self._append(METRICS, line)
+
+    def heartbeat(self) -> None:
+        """Touch metrics.jsonl: `atari100k status` takes a run whose metrics changed in the last 15
+        minutes as alive where nothing else tells (no Slurm, another host), and an evaluation writes
+        no row for up to an hour (100 Breakout episodes)."""
+        try:
+            os.utime(self.file(METRICS))
+        except FileNotFoundError:
+            pass
 
     def append_episodes(self, rows: Iterable[tuple[int, float, int]]) -> None:
         """Append (step, return, length) rows to episodes.csv."""

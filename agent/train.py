@@ -272,9 +272,15 @@ class _Trainer:
 
             bar = tqdm(total=episodes, unit="episode", dynamic_ncols=True, leave=False, mininterval=1.0,
                        desc=f"{self.game} seed {self.spec.seed} eval at step {self.c.step:,}")
+
+        def on_episode(counted: int) -> None:
+            if bar is not None:
+                bar.update(counted - bar.n)
+            self.folder.heartbeat()
+
         try:
             result = evaluate(self.learner.policy, self.game, self.config, self.spec.seed, self.c.step, episodes,
-                              self.device, self.stop, on_episode=(lambda n: bar.update(n - bar.n)) if bar else None)
+                              self.device, self.stop, on_episode=on_episode)
         finally:
             if bar is not None:
                 bar.close()
@@ -335,8 +341,8 @@ class _Trainer:
 
 
 class _StatusLine:
-    """The progress bar's postfix: the learner's phase and updates per second, refreshed about once a second
-    and at once when the phase changes."""
+    """The progress bar's postfix: the learner's phase and its updates per second, refreshed about once a
+    second and at once when the phase changes (the rate then restarts with the phase)."""
 
     def __init__(self, learner: Any) -> None:
         self.learner, self.phase = learner, None
@@ -345,13 +351,15 @@ class _StatusLine:
 
     def show(self, bar: Any, step: int) -> None:
         phase, now = self.learner.phase(step), time.monotonic()
-        if phase == self.phase and now - self.time < 1.0:
-            return
-        if now - self.time >= 1.0:
+        if phase != self.phase:  # a new phase starts its own rate: the last one's would mislead
+            self.phase, self.rate = phase, None
+            self.updates, self.time = self.learner.updates, now
+        elif now - self.time >= 1.0:
             updates = self.learner.updates
             self.rate = (updates - self.updates) / (now - self.time)
             self.updates, self.time = updates, now
-        self.phase = phase
+        else:
+            return
         rate = f", {self.rate:.1f} updates/s" if self.rate is not None and not phase.startswith("prefill") else ""
         bar.set_postfix_str(f"{phase}{rate}", refresh=True)
 

@@ -47,23 +47,43 @@ RECIPE_PRESETS = ("atari100k", "debug")
 
 # `--set` overrides that leave the recipe as it is, so a run made with them keeps its label: where
 # and how it ran (device, determinism, checkpoint and log cadence, evaluation batching and
-# interim evaluations; `*.compile` and `*.cuda_graphs` replay the same update, equal to rounding),
-# and the protocol's own keys (the budget, evaluation episodes and policy, the `env` section but
-# its number of training envs), which run.json's `protocol` records and the tables compare.
-# Any other override (`der.lr=3e-4`) changes what is learned: its runs are named after it,
-# "DER (ours, der.lr=3e-4)". tests/test_analysis_algorithms.py checks these keys exist.
+# interim evaluations; `train.compile` and `train.cuda_graphs` replay the same update, checked equal
+# to eager by tests and benchmarks/gpu), and the protocol's own keys (the budget, evaluation
+# episodes, the `env` section but its number of training envs), which run.json's `protocol`
+# records: runs of one label that differ there merge into a protocol no baseline matches, so
+# `compare` refuses them and `table` says so. Any other override (`der.lr=3e-4`) changes what is
+# learned: its runs are named after it, "DER (ours, der.lr=0.0003)".
+# tests/test_analysis_algorithms.py checks that these keys exist.
 SAME_RECIPE_KEYS = ("train.device", "train.deterministic", "train.checkpoint_every", "train.log_every",
-                    "eval.num_envs", "eval.every", "eval.episodes_during_training",
-                    "train.steps", "eval.episodes", "eval.policy")
-SAME_RECIPE_SUFFIXES = (".compile", ".cuda_graphs")
+                    "train.compile", "train.cuda_graphs", "eval.num_envs", "eval.every",
+                    "eval.episodes_during_training", "train.steps", "eval.episodes")
 
 
 def changes_recipe(override: str) -> bool:
     """Whether a `key=value` override of run.json's `spec.overrides` changes what the run learns."""
     key = override.split("=", 1)[0].strip()
-    if key in SAME_RECIPE_KEYS or key.endswith(SAME_RECIPE_SUFFIXES):
+    if key in SAME_RECIPE_KEYS:
         return False
     return not (key.startswith("env.") and key != "env.num_envs")
+
+
+def recipe_overrides(overrides: Sequence[str], config: Any) -> list[str]:
+    """The overrides that change the recipe, as `key=value` with the value as the run resolved it
+    (run.json's `config`), sorted by key: `der.lr=3e-4`, `der.lr=0.0003` and `der.lr=3E-4` are one
+    recipe, `der.lr=0.0003`. A key `config` lacks keeps its text."""
+    out = {}
+    for override in overrides:
+        if not changes_recipe(override):
+            continue
+        key, _, text = (part.strip() for part in override.partition("="))
+        section, _, name = key.partition(".")
+        value = config.get(section, {}).get(name, text) if isinstance(config, dict) else text
+        if isinstance(value, bool):
+            value = str(value).lower()
+        elif isinstance(value, float):
+            value = repr(value)  # exact and canonical: 3e-4 -> 0.0003
+        out[key] = f"{key}={value}"
+    return [out[key] for key in sorted(out)]
 
 
 def algorithm_label(algo: str | None, presets: Sequence[str] | None = None,
@@ -79,7 +99,7 @@ def algorithm_label(algo: str | None, presets: Sequence[str] | None = None,
     algo = DEFAULT_ALGO if algo is None else str(algo)
     stacked = "+".join(str(p) for p in presets or () if str(p) not in RECIPE_PRESETS)
     variants = [stacked] if stacked else []
-    variants += [str(o) for o in overrides or () if changes_recipe(str(o))]
+    variants += [str(o) for o in overrides or () if changes_recipe(str(o))]  # as `recipe_overrides` gives them
     suffix = f" (ours, {', '.join(variants)})" if variants else OURS_SUFFIX
     return ALGORITHM_LABELS.get(algo, algo) + suffix
 
@@ -152,7 +172,7 @@ def load_run_folder(path: Path, algorithm: str | None = None) -> tuple[pd.DataFr
         raise UsageError(f"{path}/run.json: spec.presets {presets!r} must be a list of preset names")
     if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
         raise UsageError(f"{path}/run.json: spec.overrides {overrides!r} must be a list of KEY=VALUE strings")
-    algorithm = algorithm or algorithm_label(algo, presets, overrides)
+    algorithm = algorithm or algorithm_label(algo, presets, recipe_overrides(overrides, info.get("config")))
     text = (path / "eval.csv").read_text(errors="replace")
     if text and not text.endswith("\n"):
         # A crash mid-append leaves a partial last line; the agent truncates it on resume.
@@ -273,7 +293,7 @@ def load_inputs(inputs: Sequence[str | Path], names: Sequence[str] | None = None
     Args:
       inputs: paths; folders are searched recursively for run folders (any layout, e.g.
         `<sweep>/<algo>/<Game>/seed_<k>/` or `<sweep>/<Game>/seed_<k>/`), files are long CSVs.
-      names: algorithm names: none (each run folder -> `algorithm_label(spec.algo, spec.presets)`, e.g.
+      names: algorithm names: none (each run folder -> `algorithm_label` of its spec, e.g.
         "DER (ours)", so a folder of several algorithms gives one name per algorithm; CSVs ->
         their column), one (applies to every input) or one per input.
       protocol: protocol fields for every CSV input (`--protocol`, validated by

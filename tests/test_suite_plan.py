@@ -309,6 +309,9 @@ def test_a_run_at_its_budget_without_done_is_in_its_final_evaluation_of_unknown_
     assert status.state == "running" and status.step == 100_000 and status.eta_s is None
     table = format_table(SweepStatus(tmp_path, [status], False, {"running": 1}, overall_eta([status])))
     assert "100000/100000 (final evaluation)" in table and "0s" not in table
+    # Beside a run still training, the evaluating one adds no speed to the overall ETA.
+    training = dataclasses.replace(status, step=50_000, sps=5.0, eta_s=None)
+    assert overall_eta([status, training]) == pytest.approx(10_000.0)
 
 
 def test_status_from_folders_alone(tmp_path):

@@ -209,8 +209,11 @@ def test_status_line_shows_a_phase_change_at_once_and_the_update_rate_after_a_se
     status.show(bar, 10)  # the phase changed: shown at once, before any rate is known
     assert bar.postfixes[-1] == "train"
     learner.updates, clock[0] = 25, clock[0] + 0.3
-    status.show(bar, 11)  # same phase, under a second since the last rate: not redrawn
+    status.show(bar, 11)  # same phase, under a second since the phase began: not redrawn
     assert len(bar.postfixes) == 2
-    learner.updates, clock[0] = 60, clock[0] + 0.5
-    status.show(bar, 12)  # 60 updates over the 1.0 s since the status line began
+    learner.updates, clock[0] = 60, clock[0] + 0.7
+    status.show(bar, 12)  # 60 updates over the 1.0 s since the train phase began
     assert bar.postfixes[-1] == "train, 60.0 updates/s"
+    learner.updates, clock[0] = 90, clock[0] + 2.0
+    status.show(bar, 13)
+    assert bar.postfixes[-1] == "train, 15.0 updates/s"

@@ -65,3 +65,23 @@ def test_training_is_the_same_with_or_without_intermediate_evaluations(
     final = [line for line in (with_eval / "eval.csv").read_text().splitlines() if line.startswith("400,")]
     assert final == (without / "eval.csv").read_text().splitlines()[1:]
     assert np.unique([line.split(",")[0] for line in (with_eval / "eval.csv").read_text().splitlines()[1:]]).size == 4
+
+
+def test_every_evaluation_episode_touches_the_metrics_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An evaluation writes no log row for up to an hour; `status` reads the metrics' age to tell a live run."""
+    import os
+
+    from agent.run_folder import RunFolder
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    beats: list[float] = []
+    heartbeat = RunFolder.heartbeat
+
+    def recorded(folder: RunFolder) -> None:
+        os.utime(folder.file("metrics.jsonl"), (0, 0))  # as if written long ago: the heartbeat must renew it
+        heartbeat(folder)
+        beats.append(folder.file("metrics.jsonl").stat().st_mtime)
+
+    monkeypatch.setattr(RunFolder, "heartbeat", recorded)
+    assert train_run(toy_spec(0, "eval.every=0", "eval.episodes=4"), tmp_path / "run", progress=False).status == "done"
+    assert len(beats) == 4 and min(beats) > 1e9

@@ -44,9 +44,11 @@ for spec in $SPECS; do
     # shellcheck disable=SC2086  # SET: space-separated KEY=VALUE overrides
     (cd "$SRC" && OMP_NUM_THREADS=2 exec setsid python3 -m atari100k train "$game" --seed "$seed" --algo "$algo" \
         --preset "$PRESETS" --out "$dir" --no-progress ${SET:+$(printf -- '--set %s ' $SET)}) >> "$dir.log" 2>&1 < /dev/null &
-    # Until the subshell has exec'd, pgrep sees this script's command line: wait to see the run.
-    for _ in $(seq 50); do [ -n "$(pid_of "$dir")" ] && break; sleep 0.2; done
-    echo "-- $spec: started"
+    # Until the forked subshell has exec'd, no process has `--out $dir` in its command line, and
+    # any_running below would find none: wait to see the run (10 s at most).
+    seen=""
+    for _ in $(seq 50); do seen=$(pid_of "$dir") && [ -n "$seen" ] && break; sleep 0.2; done
+    if [ -n "$seen" ]; then echo "-- $spec: started"; else echo "-- $spec: started but not seen running: see $dir.log"; fi
 done
 any_running() {
     for spec in $SPECS; do parse "$spec"; [ -n "$(pid_of "$dir")" ] && return 0; done

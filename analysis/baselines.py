@@ -45,10 +45,11 @@ STORM_NOTE = ("STORM's released runs (results/storm.json, 5 per game) give mean 
               "Its released code trains and evaluates on ALE v5 with that version's default sticky actions (0.25), and "
               "scores the mean of 20 evaluation episodes. See analysis/data/SOURCES.md")
 DER_NOTE = ("the published DER runs were made in summer 2021, most likely with the public Dopamine code of that "
-            "time (the repository does not name their commit), whose DER "
-            "synced its target network every 8,000 steps (not 2,000) and acted with training epsilon 0.01 on top "
-            "of noisy nets (not 0); later Dopamine and `atari100k train --algo der` use 2,000 and 0, and "
-            "`--preset atari100k,dopamine2021` trains the 2021 values (docs/dopamine_settings.md, section D)")
+            "time (the repository does not name their commit), whose DER synced its target network every 8,000 "
+            "steps (not 2,000) and acted with training epsilon 0.01 on top of noisy nets; `atari100k train --algo "
+            "der` uses 2,000 (the DER paper's, Dopamine since Nov 2021) and 0.01 (Dopamine since Nov 2022: 0, the "
+            "`epsilon0` preset), and `--preset atari100k,dopamine2021` trains the 2021 target period too "
+            "(docs/dopamine_settings.md, section D)")
 DELTA_IRIS_NOTE = ("Delta-IRIS's released runs (results/atari.json) are listed best-first within each game and rounded to "
                    "integers; its README says this Atari configuration scores slightly above the paper's aggregates. "
                    "See analysis/data/SOURCES.md")

@@ -168,17 +168,18 @@ def test_epsilon_schedules() -> None:
     assert [iqn.epsilon(s) for s in (0, 1600, 2600, 3600, 50_000)] == pytest.approx([1.0, 1.0, 0.505, 0.01, 0.01])
     der = DERLearner(resolve_config(None, ["env.image_size=32"], None, "der"), (1, 32, 32), 3, 1,
                      torch.device("cpu"), 0)
-    assert [der.epsilon(s) for s in (0, 1600, 5000)] == [0.0, 0.0, 0.0]  # noisy nets: zero_epsilon
-    # The 2021 code: identity_epsilon, i.e. DER.gin's epsilon_train from the first step on.
+    # Noisy nets with a constant epsilon_train from the first step (the 2021 code's `identity_epsilon`).
+    assert [der.epsilon(s) for s in (0, 1600, 5000)] == [0.01, 0.01, 0.01]
+    # epsilon0: Dopamine since Nov 2022 (`zero_epsilon`).
+    config_0 = resolve_config(("atari100k", "epsilon0"), ["env.image_size=32"], None, "der")
+    der_0 = DERLearner(config_0, (1, 32, 32), 3, 1, torch.device("cpu"), 0)
+    assert [der_0.epsilon(s) for s in (0, 1600, 5000)] == [0.0, 0.0, 0.0]
+    assert config_0.der.target_update_period == 2_000
+    # dopamine2021: the 2021 code's target period as well.
     config_2021 = resolve_config(("atari100k", "dopamine2021"), ["env.image_size=32"], None, "der")
     der_2021 = DERLearner(config_2021, (1, 32, 32), 3, 1, torch.device("cpu"), 0)
     assert [der_2021.epsilon(s) for s in (0, 1600, 5000)] == [0.01, 0.01, 0.01]
     assert config_2021.der.target_update_period == 8_000 and config_2021.eval.every == 10_000
-    # epsilon2021: that epsilon alone, the default target period kept.
-    config_eps = resolve_config(("atari100k", "epsilon2021"), ["env.image_size=32"], None, "der")
-    der_eps = DERLearner(config_eps, (1, 32, 32), 3, 1, torch.device("cpu"), 0)
-    assert [der_eps.epsilon(s) for s in (0, 1600, 5000)] == [0.01, 0.01, 0.01]
-    assert config_eps.der.target_update_period == 2_000
 
 
 def test_noisy_epsilon_rejects_unknown_values() -> None:

@@ -4,8 +4,9 @@ Both follow Dopamine's `JaxDQNAgent` loop (docs/dopamine_settings.md, A4-A6):
 - Acting: the 4 newest frames (zeros before the episode's first; a lost life starts a new
   stack, as Dopamine's agent resets its state on every terminal); epsilon-greedy with
   `linearly_decaying_epsilon` (1 until min_replay, then linear to epsilon_train over
-  epsilon_decay_steps), except with noisy nets, where Dopamine uses `zero_epsilon` (the 2021
-  code: a constant epsilon_train, `der.noisy_epsilon`); noise is
+  epsilon_decay_steps), except with noisy nets, where the 2021 code of the published runs acts
+  with a constant epsilon_train (`identity_epsilon`; Dopamine since Nov 2022: `zero_epsilon`, the
+  `epsilon0` preset; `der.noisy_epsilon`); noise is
   resampled at every step while training and off in evaluation (eps_eval-greedy).
 - Per agent step (`_train_step`): after the transition is stored, if the replay holds more
   than min_replay transitions, one update when training_steps % update_period == 0 and a
@@ -105,7 +106,7 @@ class ValueLearner:
 
     # ------------------------------------------------------------------ acting
     def epsilon(self, step: int) -> float:
-        """Dopamine's `linearly_decaying_epsilon`; with noisy nets 0, or epsilon_train (noisy_epsilon='constant')."""
+        """Dopamine's `linearly_decaying_epsilon`; with noisy nets epsilon_train throughout ('constant'), or 0 ('zero')."""
         cfg = self.cfg
         if getattr(cfg, "noisy", False):
             return cfg.epsilon_train if cfg.noisy_epsilon == "constant" else 0.0

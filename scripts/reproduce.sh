@@ -10,7 +10,8 @@
 #   RUNS=/scratch/me PARALLEL=4 bash scripts/reproduce.sh
 #   VARIANT=dopamine2021 GAMES=RoadRunner bash scripts/reproduce.sh
 #       # DER with a preset stacked on atari100k (here the 2021 Dopamine code of the published
-#       # runs; DER only); runs go to $RUNS-<variant>, logs to results/reproduction-<variant>/
+#       # runs; `epsilon0` is the default until 2026-11-27); runs go to $RUNS-<variant>, logs to
+#       # results/reproduction-<variant>/
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON_BIN=$(bash scripts/setup_env.sh)

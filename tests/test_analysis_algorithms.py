@@ -261,8 +261,8 @@ def test_which_overrides_change_the_recipe():
     config = {"der": {"n_step": 20, "noisy": False, "lr": 1e-05}, "eval": {"num_envs": 4}}
     overrides = ["der.noisy = no", "eval.num_envs=4", "der.n_step=20", "der.lr=1E-5", "model.kl=2"]
     assert recipe_overrides(overrides, config) == ["der.lr=1e-05", "der.n_step=20", "der.noisy=false", "model.kl=2"]
-    assert algorithm_label("der", ["atari100k", "epsilon2021"], ["der.n_step=20"]) \
-        == "DER (ours, epsilon2021, der.n_step=20)"
+    assert algorithm_label("der", ["atari100k", "epsilon0"], ["der.n_step=20"]) \
+        == "DER (ours, epsilon0, der.n_step=20)"
 
 
 def test_same_recipe_keys_are_config_keys_of_the_agents():

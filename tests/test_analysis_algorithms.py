@@ -267,15 +267,8 @@ def test_which_overrides_change_the_recipe():
 
 def test_same_recipe_keys_are_config_keys_of_the_agents():
     """analysis/ names them without importing agent/: each must exist in some algorithm's config."""
-    from dataclasses import fields, is_dataclass
-
     from agent.algorithms import ALGORITHMS
+    from agent.config import all_keys
 
-    keys: set[str] = set()
-    for algorithm in ALGORITHMS.values():
-        config = algorithm.config_class()
-        for section in fields(config):
-            value = getattr(config, section.name)
-            if is_dataclass(value):
-                keys |= {f"{section.name}.{f.name}" for f in fields(value)}
+    keys = {key for algo in ALGORITHMS for key in all_keys(algo)}
     assert set(SAME_RECIPE_KEYS) <= keys, set(SAME_RECIPE_KEYS) - keys

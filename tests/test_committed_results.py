@@ -9,13 +9,12 @@ the recorded config.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
-from agent.config import resolve_config
+from agent.config import config_to_dict, resolve_config
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_JSONS = sorted(REPO.glob("results/reproduction*/*/*/seed_*/run.json"))
@@ -29,7 +28,7 @@ def test_there_are_committed_runs_to_check() -> None:
 def test_a_committed_runs_spec_resolves_to_the_config_it_recorded(path: Path) -> None:
     info = json.loads(path.read_text())
     spec = info["spec"]
-    today = dataclasses.asdict(resolve_config(spec["presets"], spec["overrides"], spec["steps"], spec["algo"]))
+    today = config_to_dict(resolve_config(spec["presets"], spec["overrides"], spec["steps"], spec["algo"]))
     # Keys added to the config after the run was made are not in its record: only recorded keys count.
     changed = {f"{section}.{key}": (value, today.get(section, {}).get(key, "absent"))
                for section, fields in info["config"].items() for key, value in fields.items()

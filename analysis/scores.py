@@ -87,19 +87,19 @@ def recipe_overrides(overrides: Sequence[str], config: Any) -> list[str]:
 
 
 def algorithm_label(algo: str | None, presets: Sequence[str] | None = None,
-                    overrides: Sequence[str] | None = None) -> str:
+                    overrides: Sequence[str] | None = None, config: Any = None) -> str:
     """Table/figure name of our runs of `algo` (`spec.algo`; None = DreamerV2) with `presets`
-    (`spec.presets`) and `overrides` (`spec.overrides`).
+    (`spec.presets`) and `overrides` (`spec.overrides`, spelled as `config`, run.json's, resolved them).
 
     `"der"` -> `"DER (ours)"`; `("der", ["atari100k", "dopamine2021"])` ->
-    `"DER (ours, dopamine2021)"`; `("der", ["atari100k"], ["der.lr=0.0003", "train.device=cuda"])`
-    -> `"DER (ours, der.lr=0.0003)"`; an algorithm this map does not know keeps its own name:
-    `"ppo"` -> `"ppo (ours)"`.
+    `"DER (ours, dopamine2021)"`; `("der", ["atari100k"], ["der.lr=3e-4", "train.device=cuda"],
+    {"der": {"lr": 0.0003}})` -> `"DER (ours, der.lr=0.0003)"`; an algorithm this map does not know
+    keeps its own name: `"ppo"` -> `"ppo (ours)"`.
     """
     algo = DEFAULT_ALGO if algo is None else str(algo)
     stacked = "+".join(str(p) for p in presets or () if str(p) not in RECIPE_PRESETS)
     variants = [stacked] if stacked else []
-    variants += [str(o) for o in overrides or () if changes_recipe(str(o))]  # as `recipe_overrides` gives them
+    variants += recipe_overrides([str(o) for o in overrides or ()], config)
     suffix = f" (ours, {', '.join(variants)})" if variants else OURS_SUFFIX
     return ALGORITHM_LABELS.get(algo, algo) + suffix
 
@@ -172,7 +172,7 @@ def load_run_folder(path: Path, algorithm: str | None = None) -> tuple[pd.DataFr
         raise UsageError(f"{path}/run.json: spec.presets {presets!r} must be a list of preset names")
     if not isinstance(overrides, list) or not all(isinstance(o, str) for o in overrides):
         raise UsageError(f"{path}/run.json: spec.overrides {overrides!r} must be a list of KEY=VALUE strings")
-    algorithm = algorithm or algorithm_label(algo, presets, recipe_overrides(overrides, info.get("config")))
+    algorithm = algorithm or algorithm_label(algo, presets, overrides, info.get("config"))
     text = (path / "eval.csv").read_text(errors="replace")
     if text and not text.endswith("\n"):
         # A crash mid-append leaves a partial last line; the agent truncates it on resume.

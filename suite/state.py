@@ -61,6 +61,11 @@ class RunStatus:
     slurm_state: str | None
     """Raw Slurm state when known."""
 
+    @property
+    def evaluating(self) -> bool:
+        """Running at its budget without DONE: in its final evaluation, which trains no more."""
+        return self.state == "running" and bool(self.budget) and self.step >= (self.budget or 0)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for --json."""
         return asdict(self)

@@ -63,7 +63,7 @@ def overall_eta(rows: list[RunStatus]) -> float | None:
     queued runs train as fast as the running ones; final evaluations are not counted.
     """
     # Runs in their final evaluation train no more: their steps/s would count speed that is not there.
-    running = [r for r in rows if r.state == "running" and r.sps and not (r.budget and r.step >= r.budget)]
+    running = [r for r in rows if r.state == "running" and r.sps and not r.evaluating]
     speeds = [r.sps for r in rows if r.sps]
     if not running or not speeds:
         return None
@@ -104,8 +104,7 @@ def format_table(status: SweepStatus, error_width: int = 240) -> str:
     for r in status.rows:
         progress = f"{r.step}/{r.budget}" if r.budget else str(r.step)
         if r.budget:
-            final_eval = r.state == "running" and r.step >= r.budget
-            progress += " (final evaluation)" if final_eval else f" ({100 * min(r.step, r.budget) / r.budget:.0f}%)"
+            progress += " (final evaluation)" if r.evaluating else f" ({100 * min(r.step, r.budget) / r.budget:.0f}%)"
         error = (r.error or "")
         if len(error) > error_width:
             error = error[: error_width - 1] + "…"

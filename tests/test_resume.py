@@ -19,7 +19,7 @@ import pytest
 
 from agent import train_run
 from tests.test_train import _StopAt, toy_spec
-from tests.test_train_helpers import PYTHON, cli_env, csv_steps, folder_digest, metrics_rows, run_cli
+from tests.test_train_helpers import PYTHON, cli_env, csv_steps, folder_digest, logged_steps, metrics_rows, run_cli
 
 SCORE_KEYS = ("step", "frames", "eval_episodes", "eval_return_mean", "eval_return_std")
 WALL_CLOCK_TAGS = ("elapsed_s", "sps")
@@ -139,15 +139,6 @@ def _wait_for(predicate, proc: subprocess.Popen, timeout: float = 120) -> bool:
     raise TimeoutError("the training subprocess made no progress")
 
 
-def _logged_step(run: Path) -> int:
-    """The last step in the run's metrics.jsonl, 0 before the first row (a row being written is skipped)."""
-    try:
-        lines = (run / "metrics.jsonl").read_text().split("\n")[:-1]  # complete lines only
-    except FileNotFoundError:
-        return 0
-    return json.loads(lines[-1])["step"] if lines else 0
-
-
 def test_pong_sigterm_then_sigkill_then_rerun_equals_uninterrupted(tmp_path: Path) -> None:
     reference, out = tmp_path / "reference", tmp_path / "run"
     ref = run_cli([*PONG, "--out", str(reference)])
@@ -174,7 +165,7 @@ def test_pong_sigterm_then_sigkill_then_rerun_equals_uninterrupted(tmp_path: Pat
     first = (out / "checkpoint.pt").stat().st_mtime_ns
     proc = subprocess.Popen(command, **popen)
     assert _wait_for(lambda: (out / "checkpoint.pt").stat().st_mtime_ns != first, proc), "resumed run ended early"
-    assert _wait_for(lambda: _logged_step(out) >= target, proc), "resumed run ended early"
+    assert _wait_for(lambda: (logged_steps(out) or [0])[-1] >= target, proc), "resumed run ended early"
     time.sleep(delay)
     proc.kill()
     proc.communicate(timeout=120)

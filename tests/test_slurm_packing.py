@@ -15,14 +15,10 @@ import pytest
 from suite.status import sweep_status
 from tests.conftest_slurm import FAST, slurm_cluster, wait_until  # noqa: F401
 from tests.test_slurm_suite import SLURM, atari100k, job_ids
+from tests.test_train_helpers import logged_steps
 
 pytestmark = pytest.mark.slurm
 PACKED = [*SLURM, "--runs-per-job", "2"]
-
-
-def metrics_steps(run: Path) -> list[int]:
-    path = run / "metrics.jsonl"
-    return [json.loads(line)["step"] for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def test_four_runs_as_two_packed_tasks_then_nothing_to_submit(slurm_cluster, tmp_path):
@@ -79,7 +75,7 @@ def test_a_packed_task_preempted_then_requeued_resumes_both_runs(slurm_cluster, 
     (job_id,) = set(job_ids(out).values())
 
     def both_past(step: int) -> bool:
-        return all(metrics_steps(run) and metrics_steps(run)[-1] >= step for run in runs)
+        return all(logged_steps(run) and logged_steps(run)[-1] >= step for run in runs)
 
     def resumed_times(run: Path) -> int:
         return len(json.loads((run / "run.json").read_text()).get("resumes", []))
@@ -91,7 +87,7 @@ def test_a_packed_task_preempted_then_requeued_resumes_both_runs(slurm_cluster, 
     subprocess.run(["scancel", "--signal=USR2", job_id], check=True)
     wait_until(lambda: all(resumed_times(run) >= 1 for run in runs), 120, 0.5, "both runs to resume")
     # A requeue by Slurm itself: SIGTERM to every process of the task, which checkpoint and exit.
-    target = max(metrics_steps(runs[0])[-1], metrics_steps(runs[1])[-1]) + 200
+    target = max(logged_steps(runs[0])[-1], logged_steps(runs[1])[-1]) + 200
     wait_until(lambda: both_past(target), 180, 0.2, "both runs to train on after the first resume")
     subprocess.run(["scontrol", "requeue", job_id], check=True)
     wait_until(lambda: all((run / "DONE").exists() or (run / "FAILED").exists() for run in runs), 300, 0.5,
@@ -100,7 +96,7 @@ def test_a_packed_task_preempted_then_requeued_resumes_both_runs(slurm_cluster, 
         assert (run / "DONE").exists(), (run / "FAILED").read_text() if (run / "FAILED").exists() else run
         resumes = json.loads((run / "run.json").read_text())["resumes"]
         assert len(resumes) >= 2 and all((r.get("from_step") or 0) >= 300 for r in resumes), resumes
-        steps = metrics_steps(run)
+        steps = logged_steps(run)
         assert steps == sorted(set(steps)) and steps[-1] == 4000, "duplicate or missing metrics rows"
         rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
         assert any(r["step"] >= 300 and r["time"] < preempted_at for r in rows), "restarted from 0"

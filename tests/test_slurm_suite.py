@@ -16,6 +16,7 @@ import pytest
 
 from suite.status import sweep_status
 from tests.conftest_slurm import FAST, REPO, slurm_cluster, wait_until  # noqa: F401
+from tests.test_train_helpers import logged_steps
 
 pytestmark = pytest.mark.slurm
 SLURM = ["--executor", "slurm", "--profile", "local", "--no-progress"]
@@ -95,8 +96,7 @@ def test_preempted_run_is_requeued_and_resumes_from_its_checkpoint(slurm_cluster
     job_id = job_ids(out)["dreamerv2/Pong/seed_0"]
 
     def progressed() -> bool:
-        lines = (run / "metrics.jsonl").read_text().splitlines() if (run / "metrics.jsonl").exists() else []
-        return bool(lines) and json.loads(lines[-1])["step"] >= 300
+        return (logged_steps(run) or [0])[-1] >= 300
 
     # 4,000 steps: ~3,700 still to go when signalled, seconds even on a fast machine, so that the run
     # cannot finish before the signal reaches it.

@@ -19,6 +19,13 @@ def metrics_rows(run_dir: Path) -> list[dict]:
     return [{k: v for k, v in json.loads(line).items() if k not in WALL_CLOCK} for line in lines]
 
 
+def logged_steps(run_dir: Path) -> list[int]:
+    """Steps of metrics.jsonl's complete rows ([] before the file exists), safe while a run appends."""
+    path = run_dir / "metrics.jsonl"
+    lines = path.read_text().split("\n")[:-1] if path.exists() else []
+    return [json.loads(line)["step"] for line in lines]
+
+
 def folder_digest(path: Path) -> dict[str, tuple[str, int]]:
     """name -> (sha256, mtime_ns) of every file under `path` (empty if it does not exist)."""
     if not path.exists():

@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from agent.provenance import cpu_description
 from atari100k.errors import UsageError
 from atari100k.malloc import keep_freed_memory
 from atari100k.text import counted
@@ -283,7 +284,7 @@ def run_bench(args: argparse.Namespace) -> int:
         affinity = pin_to_threads(torch.get_num_threads()) if args.compare_dopamine else None
         load_before = os.getloadavg()[0]
         result = bench_value_learner(args.algo, presets, args.updates, args.set, args.game)
-        result.update(host=platform.node(), cpu=_cpu_name(), presets=list(presets))
+        result.update(host=platform.node(), cpu=cpu_description(), presets=list(presets))
         if args.compare_dopamine:
             dopamine = bench_dopamine(args.updates, torch.get_num_threads(), result["actions"])
             result.update(
@@ -299,6 +300,7 @@ def run_bench(args: argparse.Namespace) -> int:
         raise UsageError("--compare-dopamine times Dopamine's DER; use it with --algo der")
     report: dict[str, Any] = {
         "host": platform.node(),
+        "cpu": cpu_description(),
         "cpu_count": os.cpu_count(),
         "load_avg_before": os.getloadavg()[0],
         "presets": list(presets),
@@ -322,17 +324,6 @@ def run_bench(args: argparse.Namespace) -> int:
         return 0
     print(_describe(report))
     return 0
-
-
-def _cpu_name() -> str:
-    """The CPU model (timings are only comparable on one CPU)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def _describe_value(result: dict[str, Any]) -> str:
@@ -371,7 +362,7 @@ def _describe(report: dict[str, Any]) -> str:
         f"{counted(update['updates'], 'full update')} (world model + actor + critic), "
         f"batch {update['batch'][0]}x{update['batch'][1]}, "
         f"presets {'+'.join(report['presets'])}, {update['device']} {update['precision']}, "
-        f"{counted(update['threads'], 'thread')}, torch {update['torch']}",
+        f"{counted(update['threads'], 'thread')}, torch {update['torch']}, {report['cpu']}",
         f"  first update (lazy optimiser state{', torch.compile' if update['compiled'] else ''}): "
         f"{update['first_update_s']:.1f} s",
         f"  work: {update['gflop_per_update']:.0f} GFLOP of matmul + conv per update (torch flop counter) = "

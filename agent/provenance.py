@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import platform
 import re
 import socket
 import subprocess
@@ -76,6 +77,39 @@ def slurm_job_id(environ: dict[str, str] | None = None) -> str | None:
     return env.get("SLURM_JOB_ID") or None
 
 
+# The widest vector unit the CPU reports, widest first: CPU timings differ by ~2x between them.
+_VECTOR_UNITS = (("amx_bf16", "AMX"), ("avx512f", "AVX-512"), ("avx2", "AVX2"), ("neon", "NEON"), ("asimd", "NEON"))
+
+
+def cpu_description(cpuinfo: str | None = None, usable_cpus: int | None = None) -> str:
+    """The CPU a run or a timing came from, e.g. `AMD EPYC (family 26, model 2; AVX-512), 2 CPUs`.
+
+    Model names alone can hide a generation ("AMD EPYC" on a VM), so the family/model numbers
+    and the widest vector unit are added; CPUs counts those this process may run on.
+    `cpuinfo` is /proc/cpuinfo's text (read here when None; off Linux, `platform.processor()`).
+    """
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
+    fields: dict[str, str] = {}
+    for line in cpuinfo.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() not in fields:  # the first processor describes them all
+            fields[key.strip()] = value.strip()
+    name = fields.get("model name") or platform.processor() or platform.machine() or "unknown CPU"
+    details = []
+    if "cpu family" in fields and "model" in fields:
+        details.append(f"family {fields['cpu family']}, model {fields['model']}")
+    flags = set((fields.get("flags") or fields.get("Features") or "").split())
+    details += [label for flag, label in _VECTOR_UNITS if flag in flags][:1]
+    if usable_cpus is None:
+        usable_cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 0)
+    described = f"{name} ({'; '.join(details)})" if details else name
+    return f"{described}, {usable_cpus} CPU{'s' if usable_cpus != 1 else ''}"
+
+
 def collect_provenance() -> dict[str, Any]:
     """The `provenance` block of run.json (see docs/DESIGN.md)."""
     commit, dirty = git_state()
@@ -84,6 +118,7 @@ def collect_provenance() -> dict[str, Any]:
         "git_dirty": dirty,
         "packages": package_versions(),
         "host": socket.gethostname(),
+        "cpu": cpu_description(),
         "slurm_job_id": slurm_job_id(),
         "started_at": utc_now(),
         "python": sys.version.split()[0],

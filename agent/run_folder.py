@@ -19,7 +19,7 @@ from typing import Any, Iterable
 
 from agent.config import DEFAULT_ALGO, config_to_dict, describe_protocol
 from agent.config import AnyConfig as Config
-from agent.provenance import collect_provenance, git_state, slurm_job_id, utc_now
+from agent.provenance import collect_provenance, cpu_description, git_state, slurm_job_id, utc_now
 from agent.spec import RunSpec
 from atari100k.errors import UsageError
 from atari100k.fileio import atomic_write_json, atomic_write_text, read_json
@@ -149,6 +149,7 @@ class RunFolder:
             "resumed_at": utc_now(),
             "from_step": resumed_from_step,
             "host": socket.gethostname(),
+            "cpu": cpu_description(),
             "slurm_job_id": slurm_job_id(),
             "git_commit": commit,
             "git_dirty": dirty,

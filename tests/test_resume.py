@@ -84,7 +84,7 @@ def test_stopped_at_random_boundaries_and_mid_evaluation_resumes_exactly(
     # every stop checkpointed where it stopped: each resume starts from that very step
     resumes = json.loads((out / "run.json").read_text())["resumes"]
     assert [r["from_step"] for r in resumes] == stopped_at
-    assert all(r["resumed_at"] for r in resumes)
+    assert all(r["resumed_at"] and r["cpu"] for r in resumes)
 
 
 @pytest.fixture

@@ -97,20 +97,24 @@ def fmt_duration(seconds: float | None) -> str:
     return f"{seconds}s"
 
 
-def format_table(status: SweepStatus, error_width: int = 240) -> str:
-    """The human table: one line per run, then totals and the overall ETA."""
-    header = ("algo", "game", "seed", "state", "progress", "steps/s", "eta", "job", "error")
+def format_table(status: SweepStatus, note_width: int = 240) -> str:
+    """The human table: one line per run, then totals and the overall ETA.
+
+    The last column, `note`, holds a failed run's error or why a state was read as it was
+    (a run by hand, a cancelled or unknown job); `--json` keeps it as `error`.
+    """
+    header = ("algo", "game", "seed", "state", "progress", "steps/s", "eta", "job", "note")
     lines = []
     for r in status.rows:
         progress = f"{r.step}/{r.budget}" if r.budget else str(r.step)
         if r.budget:
             progress += " (final evaluation)" if r.evaluating else f" ({100 * min(r.step, r.budget) / r.budget:.0f}%)"
-        error = (r.error or "")
-        if len(error) > error_width:
-            error = error[: error_width - 1] + "…"
+        note = r.error or ""
+        if len(note) > note_width:
+            note = note[: note_width - 1] + "…"
         lines.append((r.algo, r.game, str(r.seed), r.state, progress, f"{r.sps:.1f}" if r.sps else "-",
                       fmt_duration(r.eta_s), (r.job_id or "-") + (f" ({r.task_runs} runs)" if r.task_runs > 1 else ""),
-                      error))
+                      note))
     widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(header)]
     out = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip()]
     out += ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines]

@@ -6,11 +6,11 @@
 # and `compare` against the published DER writes compare.md, compare.png and curves.png there.
 # Re-running resumes every unfinished run exactly and skips the finished ones.
 #   bash scripts/reproduce.sh                  # the DER runs (2-5 h per run on one core, by CPU)
-#   ALGOS="der iqn" bash scripts/reproduce.sh  # and IQN (needs a GPU: ~100+ h per run on a CPU core)
+#   ALGOS="der iqn" bash scripts/reproduce.sh  # and IQN (needs a GPU: ~55-150 h per run on a CPU core)
 #   RUNS=/scratch/me PARALLEL=4 bash scripts/reproduce.sh
 #   VARIANT=dopamine2021 GAMES=RoadRunner bash scripts/reproduce.sh
 #       # DER with a preset stacked on atari100k (here the 2021 Dopamine code of the published
-#       # runs; `epsilon0` is the default until 2026-11-27); runs go to $RUNS-<variant>, logs to
+#       # runs; `epsilon0` was the default until 2026-11-27); runs go to $RUNS-<variant>, logs to
 #       # results/reproduction-<variant>/
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -10,7 +10,8 @@ fi
 if ! .venv/bin/python -c "import torch, ale_py, rliable.library, submitit, atari100k" >/dev/null 2>&1 \
    || [ pyproject.toml -nt .venv/.installed ]; then
     .venv/bin/python -m pip install -q --upgrade pip >&2
-    # The CPU build first: a bare `torch` requirement would pull a multi-GB CUDA build.
+    # The pinned torch first (pip's default build for this machine: the CPU one from this dev
+    # machine's wheel index, the CUDA one on a Linux GPU box); pyproject's torch range stays loose.
     if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
         .venv/bin/python -m pip install -q "torch==${TORCH_VERSION:-2.13.0}" >&2
     fi

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from agent import RunSpec, train_run
+from agent.provenance import cpu_description
 from atari100k import cli
 from tests.test_train_helpers import csv_steps, folder_digest, metrics_rows, run_cli
 
@@ -37,9 +38,10 @@ def test_pong_smoke_run_folder_is_complete(pong_run: tuple[Path, str]) -> None:
     assert run["budget_steps"] == 300 and run["protocol"]["budget_frames"] == 1200
     prov = run["provenance"]
     assert set(prov) == {"git_commit", "git_dirty", "packages", "host", "slurm_job_id", "started_at", "python",
-                         "accelerator"}
+                         "accelerator", "cpu"}
     assert prov["accelerator"] is None  # no GPU here; on one: its name, CUDA version and TF32/cuDNN settings
     assert len(prov["git_commit"]) == 40 and isinstance(prov["git_dirty"], bool)
+    assert prov["cpu"] == cpu_description()  # which CPU produced the run's timings
     assert prov["packages"]["torch"] and prov["packages"]["ale-py"] and prov["packages"]["atari100k"]
     assert run["resumes"] == []
 

@@ -24,9 +24,9 @@ DESCRIPTION = "Reproduce Atari 100k results: train DreamerV2, DER or IQN, sweep 
 EXAMPLES = """everyday commands:
   atari100k train Pong --seed 0 --algo der            train one run (re-run the same command to resume)
   atari100k sweep --games all --seeds 5 --algos dreamerv2,der --executor slurm --partition gpu
-  atari100k status results/der-dreamerv2-atari100k    where every run of a sweep stands
-  atari100k table results/der-dreamerv2-atari100k --baselines DER,SPR   scores next to published ones
-  atari100k compare results/der-dreamerv2-atari100k --against DER       does our DER reproduce the published one?
+  atari100k status results/dreamerv2-der-atari100k    where every run of a sweep stands
+  atari100k table results/dreamerv2-der-atari100k --baselines DER,SPR   scores next to published ones
+  atari100k compare results/dreamerv2-der-atari100k --against DER       does our DER reproduce the published one?
 
 `atari100k VERB --help` explains each verb; `atari100k demo` runs the quick start."""
 

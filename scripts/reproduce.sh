@@ -8,6 +8,8 @@
 #   bash scripts/reproduce.sh                  # the DER runs (2-5 h per run on one core, by CPU)
 #   ALGOS="der iqn" bash scripts/reproduce.sh  # and IQN (needs a GPU: ~55-150 h per run on a CPU core)
 #   RUNS=/scratch/me PARALLEL=4 bash scripts/reproduce.sh
+#   ALGOS=iqn GAMES=Breakout PARALLEL=1 THREADS=2 bash scripts/reproduce.sh
+#       # one run on both cores (IQN on a Zen 5 EPYC: ~0.44 s per update on 2 threads, ~12 h)
 #   VARIANT=dopamine2021 GAMES=RoadRunner bash scripts/reproduce.sh
 #       # DER with a preset stacked on atari100k (here the 2021 Dopamine code of the published
 #       # runs; `epsilon0` was the default until 2026-11-27); runs go to $RUNS-<variant>, logs to
@@ -20,6 +22,7 @@ RUNS=${RUNS:-$HOME/atari100k-runs}${VARIANT:+-$VARIANT}
 RESULTS=results/reproduction${VARIANT:+-$VARIANT}
 PRESET=atari100k${VARIANT:+,$VARIANT}
 PARALLEL=${PARALLEL:-2}
+THREADS=${THREADS:-1}  # torch threads per run
 ALGOS=${ALGOS:-der}
 if [ -n "$VARIANT" ] && [ "$ALGOS" != der ]; then
     echo "reproduce.sh: VARIANT=$VARIANT is a DER preset; run it with ALGOS=der" >&2
@@ -44,7 +47,7 @@ run_one() {
     case " $ALGOS " in *" $algo "*) ;; *) return 0 ;; esac
     local out="$RUNS/$algo/$game/seed_$seed" keep="$RESULTS/$algo/$game/seed_$seed"
     [ -f "$keep/DONE" ] && return 0  # finished and committed, here or elsewhere (a GPU lease)
-    OMP_NUM_THREADS=1 "$PYTHON_BIN" -m atari100k train "$game" --seed "$seed" --algo "$algo" \
+    OMP_NUM_THREADS=$THREADS "$PYTHON_BIN" -m atari100k train "$game" --seed "$seed" --algo "$algo" \
         --preset "$PRESET" --out "$out" --no-progress > "$RUNS/$algo-$game-$seed.log" 2>&1 || return 0
     if [ -f "$out/DONE" ]; then
         mkdir -p "$keep"
@@ -52,7 +55,7 @@ run_one() {
     fi
 }
 export -f run_one
-export PYTHON_BIN RUNS ALGOS RESULTS PRESET
+export PYTHON_BIN RUNS ALGOS RESULTS PRESET THREADS
 mkdir -p "$RUNS"
 printf '%s\n' "${jobs[@]}" | xargs -P "$PARALLEL" -L 1 bash -c 'run_one $0 $1 $2'
 if [ -d "$RESULTS" ]; then

@@ -133,17 +133,36 @@ def _resize(frame: np.ndarray, size: int) -> np.ndarray:
     return small[None] if small.ndim == 2 else np.ascontiguousarray(small.transpose(2, 0, 1))
 
 
-class AtariEnv:
-    """N parallel copies of one game under the Atari 100k protocol (exactly restorable)."""
+class _AtariCopies:
+    """What both Atari envs share: the checked spec, the obs shape and the per-copy episode counters."""
 
     def __init__(self, game: str, config: EnvConfig, num_envs: int, seed: int) -> None:
-        import ale_py  # heavy native module: load on first use
-
         _check_common(config, num_envs)
         self.game = canonical_game(game)
         self.config = config
         self.num_envs = int(num_envs)
         self.seed = int(seed)
+        channels = 1 if config.grayscale else 3
+        self.obs_shape = (channels, config.image_size, config.image_size)
+        self._return = np.zeros(self.num_envs, np.float32)
+        self._length = np.zeros(self.num_envs, np.int64)
+        self._pending = np.zeros(self.num_envs, bool)  # copy needs a reset at the next step
+        self._started = False
+
+    def _emit(self, obs: np.ndarray, reward: np.ndarray, is_first: np.ndarray, is_last: np.ndarray,
+              is_terminal: np.ndarray) -> EnvStep:
+        """The EnvStep of this step, with snapshots of the episode counters."""
+        return EnvStep(obs=obs, reward=reward, is_first=is_first, is_last=is_last, is_terminal=is_terminal,
+                       episode_return=self._return.copy(), episode_length=self._length.copy())
+
+
+class AtariEnv(_AtariCopies):
+    """N parallel copies of one game under the Atari 100k protocol (exactly restorable)."""
+
+    def __init__(self, game: str, config: EnvConfig, num_envs: int, seed: int) -> None:
+        import ale_py  # heavy native module: load on first use
+
+        super().__init__(game, config, num_envs, seed)
         rom = ale_py.roms.get_rom_path(ale_rom_id(self.game))
         if rom is None:
             raise UsageError(f"no ALE ROM for game {self.game!r}")
@@ -167,16 +186,11 @@ class AtariEnv:
         self._actions = list(actions)
         self.num_actions = len(self._actions)
         self.action_meanings = [a.name for a in self._actions]
-        channels = 1 if config.grayscale else 3
-        self.obs_shape = (channels, config.image_size, config.image_size)
         height, width = self._ales[0].getScreenDims()
         screen = (height, width) if config.grayscale else (height, width, 3)
         self._frames = np.zeros((2, *screen), np.uint8)  # scratch for max-pooling; no carry-over
-        self._return = np.zeros(self.num_envs, np.float32)
-        self._length = np.zeros(self.num_envs, np.int64)
-        self._pending = np.ones(self.num_envs, bool)  # copy needs a reset at the next step
+        self._pending[:] = True
         self._prev_action = np.zeros(self.num_envs, np.int64)  # last executed, for sticky
-        self._started = False
 
     # --- one copy ---------------------------------------------------------------------
 
@@ -264,15 +278,7 @@ class AtariEnv:
             is_terminal[i] = over or (lost and cfg.life_loss_terminal)
             is_last[i] = over or truncated
             self._pending[i] = is_last[i]
-        return EnvStep(
-            obs=obs,
-            reward=reward,
-            is_first=is_first,
-            is_last=is_last,
-            is_terminal=is_terminal,
-            episode_return=self._return.copy(),
-            episode_length=self._length.copy(),
-        )
+        return self._emit(obs, reward, is_first, is_last, is_terminal)
 
     # --- exact resume -----------------------------------------------------------------
 
@@ -322,7 +328,7 @@ class AtariEnv:
         self._ales.clear()
 
 
-class FastAtariEnv:
+class FastAtariEnv(_AtariCopies):
     """Evaluation env: the same protocol on native `ale_py.AtariVectorEnv`; not restorable."""
 
     def __init__(
@@ -330,11 +336,7 @@ class FastAtariEnv:
     ) -> None:
         import ale_py
 
-        _check_common(config, num_envs)
-        self.game = canonical_game(game)
-        self.config = config
-        self.num_envs = int(num_envs)
-        self.seed = int(seed)
+        super().__init__(game, config, num_envs, seed)
         self._seeds = np.array(
             [int(s.generate_state(1)[0] & 0x7FFFFFFF) for s in env_seeds(seed, self.num_envs)]
         )
@@ -367,13 +369,7 @@ class FastAtariEnv:
         self.action_meanings = [a.name for a in actions]
         self.num_actions = int(self._env.single_action_space.n)
         assert self.num_actions == len(actions)
-        channels = 1 if config.grayscale else 3
-        self.obs_shape = (channels, config.image_size, config.image_size)
-        self._return = np.zeros(self.num_envs, np.float32)
-        self._length = np.zeros(self.num_envs, np.int64)
-        self._pending = np.zeros(self.num_envs, bool)
         self._lives = np.zeros(self.num_envs, np.int64)
-        self._started = False
 
     def _obs(self, raw: np.ndarray) -> np.ndarray:
         # [N, 1, H, W] gray or [N, 1, H, W, 3] RGB -> [N, C, H, W]
@@ -408,15 +404,7 @@ class FastAtariEnv:
         is_last = (terminated | np.asarray(truncated, bool)) & ~is_first
         is_terminal = terminated | (lost & self.config.life_loss_terminal)
         self._pending[:] = is_last
-        return EnvStep(
-            obs=self._obs(raw),
-            reward=reward,
-            is_first=is_first,
-            is_last=is_last,
-            is_terminal=is_terminal,
-            episode_return=self._return.copy(),
-            episode_length=self._length.copy(),
-        )
+        return self._emit(self._obs(raw), reward, is_first, is_last, is_terminal)
 
     def get_state(self) -> dict:
         """Not supported: AtariVectorEnv cannot clone one copy's emulator."""

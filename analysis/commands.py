@@ -136,12 +136,11 @@ def _load(args: argparse.Namespace):
 def table_command(args: argparse.Namespace) -> int:
     """`atari100k table`: build, render, print or write atomically."""
     from analysis.baselines import parse_baselines
-    from analysis.output import check_not_an_input, check_output_path, writing
+    from analysis.output import check_not_an_input, check_output_path
     from analysis.protocol import parse_protocol_items
     from analysis.scores import load_inputs
     from analysis.table import build_table, render_table
     from atari100k.errors import UsageError
-    from atari100k.fileio import atomic_write_text
     from atari100k.games import resolve_games
 
     # Every refusal comes before any work: the output path, then the options, then the inputs.
@@ -164,15 +163,23 @@ def table_command(args: argparse.Namespace) -> int:
     data = load_inputs(args.inputs, args.name, protocol)
     table = build_table(data, baselines, step=args.step, allow_partial=args.allow_partial, reps=args.reps,
                         seed=args.seed, ci=args.ci, runs=args.runs, games=games, confidence=args.confidence)
-    text = render_table(table, args.format)
-    if args.out:
-        with writing(args.out, "--out"):
-            atomic_write_text(args.out, text)
-        print(f"wrote {args.out} ({args.format}, {counted(len(table.games), 'game')}, "
-              f"{counted(len(table.algorithms), 'algorithm')})")
-    else:
-        sys.stdout.write(text)
+    _write_or_print(render_table(table, args.format), args.out,
+                    f"{args.format}, {counted(len(table.games), 'game')}, "
+                    f"{counted(len(table.algorithms), 'algorithm')}")
     return 0
+
+
+def _write_or_print(text: str, out: str | None, summary: str) -> None:
+    """`text` to `out` atomically (then one 'wrote OUT (summary)' line), or to stdout without --out."""
+    from analysis.output import writing
+    from atari100k.fileio import atomic_write_text
+
+    if not out:
+        sys.stdout.write(text)
+        return
+    with writing(out, "--out"):
+        atomic_write_text(out, text)
+    print(f"wrote {out} ({summary})")
 
 
 def plot_command(args: argparse.Namespace) -> int:
@@ -200,7 +207,6 @@ def compare_command(args: argparse.Namespace) -> int:
     from analysis.output import check_not_an_input, check_output_path, writing
     from analysis.protocol import parse_protocol_items
     from atari100k.errors import UsageError
-    from atari100k.fileio import atomic_write_text
 
     if args.reps < 1:
         raise UsageError("--reps must be >= 1")
@@ -227,13 +233,8 @@ def compare_command(args: argparse.Namespace) -> int:
     if args.figure:
         with writing(args.figure, "--figure"):
             comparison_figure(comparison, args.figure)
-    if args.out:
-        with writing(args.out, "--out"):
-            atomic_write_text(args.out, text)
-        print(f"wrote {args.out} ({args.format}, {counted(len(comparison.games), 'game')}, verdict: "
-              f"{comparison.verdict or 'none (too few runs)'})")
-    else:
-        sys.stdout.write(text)
+    _write_or_print(text, args.out, f"{args.format}, {counted(len(comparison.games), 'game')}, verdict: "
+                                    f"{comparison.verdict or 'none (too few runs)'}")
     for path in (args.figure, args.curve_figure):
         if path:
             print(f"wrote {path}", file=sys.stderr if not args.out else sys.stdout)

@@ -189,7 +189,7 @@ class AtariEnv(_AtariCopies):
         height, width = self._ales[0].getScreenDims()
         screen = (height, width) if config.grayscale else (height, width, 3)
         self._frames = np.zeros((2, *screen), np.uint8)  # scratch for max-pooling; no carry-over
-        self._pending[:] = True
+        self._pending[:] = True  # every copy needs its first reset (kept in get_state's pending_reset)
         self._prev_action = np.zeros(self.num_envs, np.int64)  # last executed, for sticky
 
     # --- one copy ---------------------------------------------------------------------

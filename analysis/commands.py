@@ -120,25 +120,24 @@ def register(verbs: argparse._SubParsersAction) -> None:
     baselines.set_defaults(handler=baselines_command)
 
 
-def _load(args: argparse.Namespace):
+def _load(args: argparse.Namespace, protocol: dict | None = None):
+    """The checked `--step`, `--baselines` and inputs of `table` / `plot`: (loaded inputs, baselines)."""
     from analysis.baselines import parse_baselines
     from analysis.scores import load_inputs
     from atari100k.errors import UsageError
 
+    if args.step is not None and args.step < 0:
+        raise UsageError("--step must be >= 0")
     baselines = parse_baselines(args.baselines)
     if not args.inputs and not baselines:
         raise UsageError("no inputs: give run folders, sweep folders or CSVs, or --baselines DER,OTRainbow")
-    if args.step is not None and args.step < 0:
-        raise UsageError("--step must be >= 0")
-    return load_inputs(args.inputs, args.name), baselines
+    return load_inputs(args.inputs, args.name, protocol), baselines
 
 
 def table_command(args: argparse.Namespace) -> int:
     """`atari100k table`: build, render, print or write atomically."""
-    from analysis.baselines import parse_baselines
     from analysis.output import check_not_an_input, check_output_path
     from analysis.protocol import parse_protocol_items
-    from analysis.scores import load_inputs
     from analysis.table import build_table, render_table
     from atari100k.errors import UsageError
     from atari100k.games import resolve_games
@@ -153,14 +152,8 @@ def table_command(args: argparse.Namespace) -> int:
         raise UsageError("--runs must be >= 1")
     if not 0.0 < args.confidence < 1.0:
         raise UsageError(f"--confidence must be between 0 and 1 (e.g. 0.95), not {args.confidence:g}")
-    if args.step is not None and args.step < 0:
-        raise UsageError("--step must be >= 0")
     games = resolve_games(args.games) if args.games is not None else None
-    protocol = parse_protocol_items(args.protocol)
-    baselines = parse_baselines(args.baselines)
-    if not args.inputs and not baselines:
-        raise UsageError("no inputs: give run folders, sweep folders or CSVs, or --baselines DER,OTRainbow")
-    data = load_inputs(args.inputs, args.name, protocol)
+    data, baselines = _load(args, parse_protocol_items(args.protocol))
     table = build_table(data, baselines, step=args.step, allow_partial=args.allow_partial, reps=args.reps,
                         seed=args.seed, ci=args.ci, runs=args.runs, games=games, confidence=args.confidence)
     _write_or_print(render_table(table, args.format), args.out,

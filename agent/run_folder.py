@@ -33,6 +33,11 @@ DONE = "DONE"
 RUN_LOCK = ".train.lock"
 """Held (flock) by the one `atari100k train` training the folder; holds "pid N on HOST"."""
 
+LAUNCH_KEYS = ("train.cuda_graphs", "train.compile")
+"""Config keys that only change how the same update is launched (a CUDA graph, torch.compile; equal
+to eager to rounding: benchmarks/gpu/check_graphs.py, tests/test_dreamer_compile.py). A run may
+resume under another value, as it may on another device; the resume's entry in run.json records it."""
+
 # Each log: file name -> header line ("" for JSON lines).
 LOGS: dict[str, str] = {
     METRICS: "",
@@ -117,7 +122,7 @@ class RunFolder:
         for key in [k for k in new if k not in old and new[k] == defaults.get(k, "<unset>")]:
             old[key] = new[key]
         for key in list(old) + [k for k in new if k not in old]:
-            if old.get(key, "<unset>") != new.get(key, "<unset>"):
+            if key not in LAUNCH_KEYS and old.get(key, "<unset>") != new.get(key, "<unset>"):
                 raise UsageError(
                     f"run folder {self.path} was made with {key}={old.get(key, '<unset>')}, "
                     f"this command asks {new.get(key, '<unset>')}{_how_asked(existing['spec'], spec)}; "
@@ -145,6 +150,9 @@ class RunFolder:
             })
             return
         commit, dirty = git_state()
+        made, now = _flat(existing["spec"], existing["config"]), _flat(spec, config_to_dict(config))
+        # A launch key the run.json lacks predates it: that run launched its updates eagerly (False).
+        launch = {key: now[key] for key in LAUNCH_KEYS if key in now and made.get(key, False) != now[key]}
         existing.setdefault("resumes", []).append({
             "resumed_at": utc_now(),
             "from_step": resumed_from_step,
@@ -153,6 +161,7 @@ class RunFolder:
             "slurm_job_id": slurm_job_id(),
             "git_commit": commit,
             "git_dirty": dirty,
+            **({"launch": launch} if launch else {}),  # LAUNCH_KEYS that differ from run.json's config
         })
         atomic_write_json(self.file(RUN_JSON), existing)
 

@@ -53,8 +53,8 @@ if [ "${BENCH:-1}" = 1 ]; then
     fi
 fi
 if [ "${DREAMER:-1}" = 1 ]; then
-    bench dreamerv2_fp32 --updates "$DREAMER_UPDATES"
-    bench dreamerv2_bf16 --updates "$DREAMER_UPDATES" --set train.precision=bf16
+    bench dreamerv2_fp32 --updates "$DREAMER_UPDATES" --set train.cuda_graphs=false
+    bench dreamerv2_bf16 --updates "$DREAMER_UPDATES" --set train.cuda_graphs=false --set train.precision=bf16
     bench dreamerv2_graphs --updates "$DREAMER_UPDATES" --set train.cuda_graphs=true
     if [ "${COMPILE:-0}" = 1 ]; then  # torch.compile's first update compiles for minutes
         bench dreamerv2_compiled --updates "$DREAMER_UPDATES" --set train.compile=true --set train.cuda_graphs=true

@@ -56,6 +56,10 @@ class DreamerV2(nn.Module):
             for optimizer in (self.world_model.optimizer, self.behavior.actor_opt, self.behavior.critic_opt):
                 optimizer.make_capturable()
         self._update = GraphedStep(self._update_step, device, graphs)
+        # One acting graph per (mode, number of envs): training samples with the run's envs, each
+        # evaluation acts greedily with its own count (at most a few graphs in a run).
+        self._graphs = graphs
+        self._act_graphs: dict[tuple[str, int], GraphedStep] = {}
 
     def _compile(self) -> None:
         """torch.compile the update's three losses (world model, actor with imagination, critic;
@@ -91,11 +95,26 @@ class DreamerV2(nn.Module):
         Returns (int64 actions [N] on the CPU, new state).
         """
         latent, prev_action = state
-        obs = obs.to(self.device, non_blocking=True)
-        is_first = is_first.to(self.device, non_blocking=True)
+        key = (mode, obs.shape[0])
+        if key not in self._act_graphs:
+            self._act_graphs[key] = GraphedStep(functools.partial(self._act_tensors, mode=mode), self.device,
+                                                self._graphs)
+        step = self._act_graphs[key]
+        inputs = {"obs": obs, "is_first": is_first, "prev_action": prev_action,
+                  **{f"latent.{name}": value for name, value in latent.items()}}
+        out = step(inputs)
+        if step.enabled:  # a graph's outputs are its static buffers, which its next replay overwrites
+            out = {name: value.clone() for name, value in out.items()}
+        latent = {name.removeprefix("latent."): value for name, value in out.items() if name.startswith("latent.")}
+        return out["action"].argmax(-1).cpu(), (latent, out["action"])
+
+    def _act_tensors(self, inputs: dict[str, torch.Tensor], mode: str) -> dict[str, torch.Tensor]:
+        """act's device work on a dict of device tensors (the same kernels every call of one mode and
+        batch size: may be a CUDA graph). Returns `action` and the new latent as `latent.<name>`."""
+        latent = {name.removeprefix("latent."): value for name, value in inputs.items() if name.startswith("latent.")}
         with self._precision():
-            latent, action = self._act_step(obs, is_first, latent, prev_action, mode)
-        return action.argmax(-1).cpu(), (latent, action)
+            latent, action = self._act_step(inputs["obs"], inputs["is_first"], latent, inputs["prev_action"], mode)
+        return {"action": action, **{f"latent.{name}": value for name, value in latent.items()}}
 
     def _act_step(self, obs: torch.Tensor, is_first: torch.Tensor, latent: State, prev_action: torch.Tensor,
                   mode: str) -> tuple[State, torch.Tensor]:

@@ -11,8 +11,9 @@ gradient differences into full steps, and prioritised sampling then picks other 
 on an H200, 200 updates, TF32 off, at commit f229adc (before first_replays was printed): max
 relative loss difference 0.22 (DER, no noise), 0.048 (DER), 0.0026 (IQN, uniform replay).
 Last, DreamerV2 on random batches: `train.cuda_graphs` (on by default since this check passed, 2026-11-27),
-and `train.compile` captured as CUDA graphs (its first update, the compilation, timed apart).
-    python benchmarks/gpu/check_graphs.py [--updates 200]
+and `train.compile` captured as CUDA graphs (its first update, the compilation, timed apart); and
+DreamerV2's acting step, eager against its CUDA graph (the same observations, resets and draws).
+    python benchmarks/gpu/check_graphs.py [--updates 200] [--cases value,dreamer,act]
 """
 
 from __future__ import annotations
@@ -102,15 +103,58 @@ def dreamer_case(updates: int, device: torch.device) -> list[dict]:
     return rows
 
 
+def dreamer_act_case(steps: int, device: torch.device, envs: int = 4) -> list[dict]:
+    """DreamerV2's acting step (encoder, posterior step, actor) eager and as a CUDA graph: one model
+    from one seed, the same observations and resets (all envs at the start, one env midway) and the
+    same random draws. The graph replays the eager kernels, so actions must agree exactly and the
+    latents to rounding (`ok`). One row per mode ('sample' for training, 'mode' for evaluation)."""
+    from agent.dreamerv2.dreamer import DreamerV2
+
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    generator = torch.Generator().manual_seed(1)
+    obs = torch.randint(0, 256, (steps, envs, 1, 64, 64), dtype=torch.uint8, generator=generator)
+    first = torch.zeros(steps, envs, dtype=torch.bool)
+    first[0], first[steps // 2, 1] = True, True
+    rows = []
+    for mode in ("sample", "mode"):
+        runs = {}
+        for graphs in (False, True):
+            config = resolve_config(("atari100k",), [f"train.cuda_graphs={str(graphs).lower()}"])
+            torch.manual_seed(0)
+            model = DreamerV2(config, (1, 64, 64), 6, device)
+            state = model.initial_state(envs)
+            torch.manual_seed(2)
+            actions, deters = [], []
+            sync()
+            start = time.perf_counter()
+            for t in range(steps):
+                action, state = model.act(obs[t], first[t], state, mode)
+                actions.append(action)
+                deters.append(state[0]["deter"])
+            sync()
+            ms = (time.perf_counter() - start) / steps * 1e3
+            runs[graphs] = (torch.stack(actions), torch.stack(deters).cpu(), ms, model._act_graphs[(mode, envs)].captured)
+        (eager_actions, eager_deter, eager_ms, _), (graph_actions, graph_deter, graph_ms, captured) = runs[False], runs[True]
+        equal = bool(torch.equal(eager_actions, graph_actions))
+        diff = float((eager_deter - graph_deter).abs().max())
+        rows.append({"algo": "dreamerv2", "variant": f"act ({mode})", "steps": steps, "envs": envs, "captured": captured,
+                     "actions_equal": equal, "max_deter_diff": diff, "ok": equal and diff < 1e-4,
+                     "eager_ms_per_step": round(eager_ms, 3), "graph_ms_per_step": round(graph_ms, 3)})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--updates", type=int, default=200)
     parser.add_argument("--device", default="cuda", help="cpu: a smoke test of this script (both runs eager)")
+    parser.add_argument("--cases", default="value,dreamer,act",
+                        help="value: DER and IQN updates; dreamer: DreamerV2 updates; act: DreamerV2 acting")
     args = parser.parse_args()
+    cases = set(args.cases.split(","))
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     device = torch.device(args.device)
-    for algo, overrides in CASES:
+    for algo, overrides in CASES if "value" in cases else ():
         eager, graphed = build(algo, overrides, False, device), build(algo, overrides, True, device)
         eager_losses, eager_ms = run(eager, args.updates)
         graph_losses, graph_ms = run(graphed, args.updates)
@@ -121,7 +165,10 @@ def main() -> None:
             **agreement(eager_losses, graph_losses, graphed._learn.warmup), "max_param_diff": param_diff,
             "eager_ms_per_update": round(eager_ms, 3), "graph_ms_per_update": round(graph_ms, 3),
         }), flush=True)
-    for row in dreamer_case(min(args.updates, 60), device):
+    # Acting first: it takes seconds, and the compiled update's first call compiles for a minute.
+    for row in dreamer_act_case(100, device) if "act" in cases else []:
+        print(json.dumps(row), flush=True)
+    for row in dreamer_case(min(args.updates, 60), device) if "dreamer" in cases else []:
         print(json.dumps(row), flush=True)
 
 

@@ -4,8 +4,10 @@
 # (one process per game, 2 CPU threads each) until a deadline. Everything it writes is under
 # OUT: log.txt and results.tar.gz (bench JSON, the runs' logs; no checkpoints or replay).
 #   bash benchmarks/gpu/session.sh OUT SECONDS [GAMES]
-#   CHECK=0 BENCH=0 EAGER=0 DREAMER=0 RESERVE=90: leave out the graph check, the DER/IQN benches,
+#   CHECK=0 BENCH=0 EAGER=0 DREAMER=0 RESERVE=90: leave out the checks, the DER/IQN benches,
 #   their eager (no CUDA graph) twins or the DreamerV2 benches; seconds kept for the final checkpoints.
+#   DETERMINISTIC=0: the checks without check_deterministic.py; GRAPH_CASES=act: check_graphs.py's
+#   cases (value: DER/IQN updates, dreamer: DreamerV2 updates, act: DreamerV2 acting).
 #   COMPILE=1: also bench DreamerV2 with train.compile (+ CUDA graphs), fp32 and bf16.
 #   IQN_SET="eval.every=0": config overrides for the IQN runs (space-separated KEY=VALUE).
 # Wheels in .whl/ (ale-py, gymnasium, farama-notifications for the machine's Python) are
@@ -39,10 +41,12 @@ VALUE_UPDATES=${VALUE_UPDATES:-300} DREAMER_UPDATES=${DREAMER_UPDATES:-30}
 if [ "${CHECK:-1}" = 1 ]; then
     # The short check first: check_graphs ends with torch.compile's first update (minutes), which a
     # caller's timeout may cut.
-    echo "== train.deterministic: twin runs bit for bit, and its cost"
-    python3 benchmarks/gpu/check_deterministic.py --updates 30 | tee "$OUT/results/check_deterministic.jsonl"
-    echo "== CUDA-graph updates against eager ones"
-    python3 benchmarks/gpu/check_graphs.py --updates 200 | tee "$OUT/results/check_graphs.jsonl"
+    if [ "${DETERMINISTIC:-1}" = 1 ]; then
+        echo "== train.deterministic: twin runs bit for bit, and its cost"
+        python3 benchmarks/gpu/check_deterministic.py --updates 30 | tee "$OUT/results/check_deterministic.jsonl"
+    fi
+    echo "== CUDA graphs against eager steps: ${GRAPH_CASES:=value,dreamer,act}"
+    python3 benchmarks/gpu/check_graphs.py --updates 200 --cases "$GRAPH_CASES" | tee "$OUT/results/check_graphs.jsonl"
 fi
 if [ "${BENCH:-1}" = 1 ]; then
     bench der --algo der --updates "$VALUE_UPDATES"

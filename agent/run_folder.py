@@ -103,8 +103,8 @@ class RunFolder:
     def check_compatible(self, spec: RunSpec, config: Config) -> None:
         """Raise UsageError if this folder holds another run (read-only).
 
-        Compares the algorithm, the game, the seed and every resolved config key; presets/overrides
-        spelled differently but resolving to the same config are the same run.
+        Compares the algorithm, the game, the seed and every resolved config key but the LAUNCH_KEYS;
+        presets/overrides spelled differently but resolving to the same config are the same run.
         """
         if self.path.exists() and not self.path.is_dir():
             raise UsageError(f"run folder {self.path} is a file; use another --out")

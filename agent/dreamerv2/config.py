@@ -105,7 +105,8 @@ class TrainConfig(LoopConfig):
     compiled kernels are replayed as one graph. The first update compiles: minutes."""
     cuda_graphs: bool = True
     """On a GPU, capture the whole update (world model, actor, critic, their Adam steps) as one CUDA graph,
-    and the acting step as another (agent/cuda_graph.py); no effect on a CPU. Its first replays equal eager updates to 1.2e-7 relative
+    and the acting step as another (agent/cuda_graph.py; the acting graph not yet checked on a GPU); no
+    effect on a CPU. Its first replays equal eager updates to 1.2e-7 relative
     loss (benchmarks/gpu/check_graphs.py, H200, 2026-11-27) at 3.7x the speed (27.9 vs 103.5 ms)."""
 
 

@@ -137,6 +137,8 @@ class DreamerV2(nn.Module):
         (the model learns tanh(reward)); `is_first`, `is_terminal` bool [T, B].
         """
         metrics = self._update(batch)
+        if self._update.enabled:  # a graph's outputs are static buffers, which its next replay overwrites
+            metrics = {key: value.clone() for key, value in metrics.items()}
         self.behavior.finish_update()
         return metrics
 

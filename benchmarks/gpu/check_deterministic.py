@@ -59,6 +59,12 @@ def _timed(update, device: torch.device, updates: int, parameters) -> tuple[list
     return [p.detach().clone() for p in parameters()], ms
 
 
+def _graphs_default(algo: str) -> bool:
+    """Whether the runs above were CUDA graphs (the algorithm's default `train.cuda_graphs`; DreamerV2's
+    was off until 2026-11-27, so that day's DreamerV2 figures are eager)."""
+    return bool(resolve_config(("atari100k",), [], None, algo).train.cuda_graphs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--updates", type=int, default=30)
@@ -73,7 +79,8 @@ def main() -> None:
         _, free_ms = run(device, args.updates)
         diff = max(float((a - b).abs().max()) for a, b in zip(first, second))
         print(json.dumps({"algo": name, "updates": args.updates, "max_param_diff_between_twins": diff,
-                          "bitwise_equal": diff == 0.0, "deterministic_ms_per_update": round(det_ms, 3),
+                          "bitwise_equal": diff == 0.0, "cuda_graphs_default": _graphs_default(name),
+                          "deterministic_ms_per_update": round(det_ms, 3),
                           "default_ms_per_update": round(free_ms, 3)}), flush=True)
 
 

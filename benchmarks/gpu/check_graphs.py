@@ -107,7 +107,10 @@ def dreamer_act_case(steps: int, device: torch.device, envs: int = 4) -> list[di
     """DreamerV2's acting step (encoder, posterior step, actor) eager and as a CUDA graph: one model
     from one seed, the same observations and resets (all envs at the start, one env midway) and the
     same random draws. The graph replays the eager kernels, so actions must agree exactly and the
-    latents to rounding (`ok`). One row per mode ('sample' for training, 'mode' for evaluation)."""
+    latents to rounding (`ok`; a rounding difference that flips one sampled latent would make the
+    runs part from that step on, `first_mismatch_step` says where: rerun before calling it broken).
+    ms per step after the first 10 calls (the graph's warm-up and capture). One row per mode ('sample'
+    for training, 'mode' for evaluation)."""
     from agent.dreamerv2.dreamer import DreamerV2
 
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
@@ -125,20 +128,23 @@ def dreamer_act_case(steps: int, device: torch.device, envs: int = 4) -> list[di
             state = model.initial_state(envs)
             torch.manual_seed(2)
             actions, deters = [], []
-            sync()
-            start = time.perf_counter()
             for t in range(steps):
+                if t == 10:
+                    sync()
+                    start = time.perf_counter()
                 action, state = model.act(obs[t], first[t], state, mode)
                 actions.append(action)
                 deters.append(state[0]["deter"])
             sync()
-            ms = (time.perf_counter() - start) / steps * 1e3
+            ms = (time.perf_counter() - start) / (steps - 10) * 1e3
             runs[graphs] = (torch.stack(actions), torch.stack(deters).cpu(), ms, model._act_graphs[(mode, envs)].captured)
         (eager_actions, eager_deter, eager_ms, _), (graph_actions, graph_deter, graph_ms, captured) = runs[False], runs[True]
         equal = bool(torch.equal(eager_actions, graph_actions))
         diff = float((eager_deter - graph_deter).abs().max())
+        mismatch = (eager_actions != graph_actions).any(-1).nonzero()
         rows.append({"algo": "dreamerv2", "variant": f"act ({mode})", "steps": steps, "envs": envs, "captured": captured,
                      "actions_equal": equal, "max_deter_diff": diff, "ok": equal and diff < 1e-4,
+                     "first_mismatch_step": int(mismatch[0]) if len(mismatch) else None,
                      "eager_ms_per_step": round(eager_ms, 3), "graph_ms_per_step": round(graph_ms, 3)})
     return rows
 
@@ -151,6 +157,8 @@ def main() -> None:
                         help="value: DER and IQN updates; dreamer: DreamerV2 updates; act: DreamerV2 acting")
     args = parser.parse_args()
     cases = set(args.cases.split(","))
+    if not cases <= {"value", "dreamer", "act"}:
+        parser.error(f"--cases: unknown {sorted(cases - {'value', 'dreamer', 'act'})}; use value, dreamer, act")
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     device = torch.device(args.device)

@@ -1,7 +1,9 @@
-"""DreamerV2's acting step behind a CUDA graph, as far as a CPU can check it.
+"""DreamerV2's update and acting step behind CUDA graphs, as far as a CPU can check it.
 
-A captured graph's outputs are static buffers that its next replay overwrites, so `act` must hand
-back state that the next call cannot change, and must keep one graph per (mode, number of envs).
+A captured graph's outputs are static buffers that its next replay overwrites, so `train_step` must
+hand back metrics and `act` state that the next call cannot change (the learner keeps the metrics
+of its 100 pretraining updates before the run loop adds them up), and `act` must keep one graph
+per (mode, number of envs).
 `ReplayingStep` stands in for agent.cuda_graph.GraphedStep on a GPU: it runs the step eagerly but
 returns the same tensors every call, overwritten in place, as a graph's replay does. Whether the
 real capture replays the eager kernels is checked on a GPU (benchmarks/gpu/check_graphs.py).
@@ -15,6 +17,7 @@ import torch
 import agent.dreamerv2.dreamer as dreamer_module
 from agent.config import resolve_config
 from agent.dreamerv2.dreamer import DreamerV2
+from tests.test_model import _batch
 
 
 class ReplayingStep:
@@ -88,3 +91,12 @@ def test_one_acting_graph_per_mode_and_env_count(replaying):
     model.act(obs, first, model.initial_state(3), "mode")
     model.act(obs[:2], first[:2], model.initial_state(2), "sample")
     assert set(model._act_graphs) == {("sample", 2), ("mode", 3)}
+
+
+def test_graphed_update_metrics_survive_the_next_update(replaying):
+    model = _model()
+    torch.manual_seed(3)
+    first = model.train_step(_batch(model.config, 10, 3, 4))
+    kept = {key: value.clone() for key, value in first.items()}
+    model.train_step(_batch(model.config, 10, 3, 4))
+    assert kept and all(torch.equal(first[key], kept[key]) for key in kept)

@@ -27,6 +27,7 @@ EXAMPLES = """everyday commands:
   atari100k status results/dreamerv2-der-atari100k    where every run of a sweep stands
   atari100k table results/dreamerv2-der-atari100k --baselines DER,SPR   scores next to published ones
   atari100k compare results/dreamerv2-der-atari100k --against DER       does our DER reproduce the published one?
+  atari100k prune results/dreamerv2-der-atari100k     free the finished runs' checkpoints (~0.7 GB each)
 
 `atari100k VERB --help` explains each verb; `atari100k demo` runs the quick start."""
 

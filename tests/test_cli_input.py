@@ -32,7 +32,7 @@ def test_did_you_mean() -> None:
 
 @pytest.mark.parametrize("args, line", [
     (["tabel"], "atari100k: error: argument VERB: invalid choice: 'tabel' (choose from 'train', 'bench', 'sweep', "
-     "'status', 'cancel', 'table', 'plot', 'compare', 'baselines', 'demo'); did you mean 'table'? "
+     "'status', 'cancel', 'prune', 'table', 'plot', 'compare', 'baselines', 'demo'); did you mean 'table'? "
      "(see `atari100k --help`)"),
     (["train", "Breakot", "--seed", "0"], "atari100k train: error: unknown game 'Breakot'; did you mean 'Breakout'? "
      "(canonical names such as 'MsPacman'; `atari100k baselines --games` lists them)"),

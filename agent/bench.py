@@ -88,11 +88,21 @@ def bench_update(presets: tuple[str, ...], updates: int, overrides: list[str] = 
     del counted
     times = seconds_per_call(lambda: model.train_step(batch), device, updates)
     mean = sum(times) / len(times)
+    act_s = dreamer_act_seconds(model, obs_shape, device)
+    train = config.train
+    # The learner's cadence (agent.dreamerv2.learner): pretrain updates once after prefill, then
+    # train_steps updates every train_every agent steps; the policy acts on every step after prefill.
+    acting_steps = max(train.steps - train.prefill, 0)
+    run_updates = train.pretrain + acting_steps // train.train_every * train.train_steps
     return {
         "impl": "atari100k dreamerv2",
         "update_s": mean,
         "update_min_s": min(times),
         "first_update_s": first_update_s,
+        "act_step_ms": act_s * 1e3,
+        "run_updates": run_updates,
+        "run_acting_steps": acting_steps,
+        "projected_run_min": (run_updates * mean + acting_steps * act_s) / 60,
         "compiled": config.train.compile,
         "gflop_per_update": gflop,
         **{f"{key}_per_update": value for key, value in ops.items()},
@@ -106,6 +116,25 @@ def bench_update(presets: tuple[str, ...], updates: int, overrides: list[str] = 
         "params": model.parameter_counts(),
         "torch": torch.__version__,
     }
+
+
+def dreamer_act_seconds(model: Any, obs_shape: tuple[int, int, int], device: Any, calls: int = 200) -> float:
+    """Mean seconds of one training acting step on one env (encoder, posterior step, actor, the action
+    back on the host), after 10 untimed calls (a CUDA graph's warm-up and capture)."""
+    import torch
+
+    obs = torch.randint(0, 256, (1, *obs_shape), dtype=torch.uint8)
+    first = torch.zeros(1, dtype=torch.bool)
+    state = model.initial_state(1)
+    for _ in range(10):
+        _, state = model.act(obs, first, state, "sample")
+
+    def act() -> None:
+        nonlocal state
+        _, state = model.act(obs, first, state, "sample")
+
+    times = seconds_per_call(act, device, calls)
+    return sum(times) / len(times)
 
 
 def bench_value_learner(algo: str, presets: tuple[str, ...], updates: int, overrides: list[str],
@@ -365,6 +394,9 @@ def _describe(report: dict[str, Any]) -> str:
         f"{counted(update['threads'], 'thread')}, torch {update['torch']}, {report['cpu']}",
         f"  first update (lazy optimiser state{', torch.compile' if update['compiled'] else ''}): "
         f"{update['first_update_s']:.1f} s",
+        f"  acting step (1 env, sampled): {update['act_step_ms']:.2f} ms; projected run: {update['run_updates']:,} "
+        f"updates + {update['run_acting_steps']:,} acting steps = {update['projected_run_min']:.1f} min "
+        f"(env steps, evaluations and checkpoints excluded)",
         f"  work: {update['gflop_per_update']:.0f} GFLOP of matmul + conv per update (torch flop counter) = "
         f"{update['gflop_per_s']:.0f} GFLOP/s; fp32 {update['gemm_peak_gflop_per_s']:.0f} GFLOP/s in a 2048^2 "
         f"matmul here, so >= {update['gflop_per_update'] / update['gemm_peak_gflop_per_s']:.2f} s per update at fp32",

@@ -32,7 +32,7 @@ bench() {  # name, then bench arguments
 import json, sys
 r = json.load(open(sys.argv[1]))
 u = r.get("update", r)
-keys = ("update_ms", "update_min_ms", "act_step_ms", "projected_run_h", "update_s", "update_min_s", "first_update_s",
+keys = ("update_ms", "update_min_ms", "act_step_ms", "projected_run_h", "projected_run_min", "update_s", "update_min_s", "first_update_s",
         "gflop_per_s", "precision")
 print({k: (round(u[k], 4) if isinstance(u[k], float) else u[k]) for k in keys if k in u})
 PY

@@ -90,10 +90,12 @@ def bench_update(presets: tuple[str, ...], updates: int, overrides: list[str] = 
     mean = sum(times) / len(times)
     act_s = dreamer_act_seconds(model, obs_shape, device)
     train = config.train
-    # The learner's cadence (agent.dreamerv2.learner): pretrain updates once after prefill, then
-    # train_steps updates every train_every agent steps; the policy acts on every step after prefill.
+    # The learner's cadence (agent.dreamerv2.learner.observe, called with the step count after each
+    # env step, 1..steps): pretrain updates at step == prefill, then train_steps updates at prefill,
+    # prefill + train_every, ... up to steps; the policy acts from step prefill to steps - 1.
     acting_steps = max(train.steps - train.prefill, 0)
-    run_updates = train.pretrain + acting_steps // train.train_every * train.train_steps
+    rounds = acting_steps // train.train_every + 1 if train.steps >= train.prefill else 0
+    run_updates = (train.pretrain if rounds else 0) + rounds * train.train_steps
     return {
         "impl": "atari100k dreamerv2",
         "update_s": mean,
@@ -396,7 +398,7 @@ def _describe(report: dict[str, Any]) -> str:
         f"{update['first_update_s']:.1f} s",
         f"  acting step (1 env, sampled): {update['act_step_ms']:.2f} ms; projected run: {update['run_updates']:,} "
         f"updates + {update['run_acting_steps']:,} acting steps = {update['projected_run_min']:.1f} min "
-        f"(env steps, evaluations and checkpoints excluded)",
+        f"(env steps, benched below, evaluations and checkpoints excluded)",
         f"  work: {update['gflop_per_update']:.0f} GFLOP of matmul + conv per update (torch flop counter) = "
         f"{update['gflop_per_s']:.0f} GFLOP/s; fp32 {update['gemm_peak_gflop_per_s']:.0f} GFLOP/s in a 2048^2 "
         f"matmul here, so >= {update['gflop_per_update'] / update['gemm_peak_gflop_per_s']:.2f} s per update at fp32",

@@ -6,6 +6,7 @@ Heavy imports stay inside handlers; `status` never imports torch.
 from __future__ import annotations
 
 import argparse
+import sys
 
 from atari100k.suggest import budget_arg
 
@@ -140,4 +141,8 @@ def _prune(args: argparse.Namespace) -> int:
 
     report = prune(args.folders, dry_run=args.dry_run)
     print(format_report(report, args.dry_run))
+    if report.errors:
+        more = f" (and {len(report.errors) - 1} more)" if len(report.errors) > 1 else ""
+        print(f"atari100k prune: error: {report.errors[0]}{more}", file=sys.stderr)
+        return 2
     return 0

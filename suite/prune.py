@@ -10,6 +10,7 @@ the logs, DONE) stays.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,16 +33,34 @@ class PruneReport:
     busy: int = 0
     """Finished run folders whose trainer still holds the lock: left alone."""
     runs: int = 0
-    """Run folders seen (a folder holding run.json)."""
+    """Run folders seen."""
+    errors: list[str] = field(default_factory=list)
+    """Folders that could not be read and files that could not be deleted, one line each."""
 
 
-def run_folders(root: Path) -> Iterator[Path]:
-    """Every run folder (a folder holding run.json) at or under `root`; a run folder's own
-    subfolders (tensorboard/) are not searched."""
-    for folder, subfolders, files in os.walk(root):
+def is_run_folder(folder: Path) -> bool:
+    """A folder the agent made: its run.json parses and has the agent's `spec` and `config`
+    (another tool's run.json beside a checkpoint.pt is not ours to delete)."""
+    try:
+        data = json.loads((folder / RUN).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and isinstance(data.get("spec"), dict) and isinstance(data.get("config"), dict)
+
+
+def run_folders(root: Path, errors: list[str] | None = None) -> Iterator[Path]:
+    """Every run folder (is_run_folder) at or under `root`; a folder holding a run.json is not
+    searched further (tensorboard/). Symlinked folders are not followed; folders that cannot be
+    read are added to `errors`."""
+    def unreadable(error: OSError) -> None:
+        if errors is not None:
+            errors.append(f"cannot read {error.filename}: {error.strerror}")
+
+    for folder, subfolders, files in os.walk(root, onerror=unreadable):
         if RUN in files:
             subfolders[:] = []
-            yield Path(folder)
+            if is_run_folder(Path(folder)):
+                yield Path(folder)
         else:
             subfolders.sort()
 
@@ -54,32 +73,37 @@ def checkpoint_files(run: Path) -> list[Path]:
 
 def prune(roots: Sequence[str | Path], dry_run: bool = False) -> PruneReport:
     """Delete the checkpoint files of every finished run under `roots` (run folders, sweeps, or
-    folders of either). Raises UsageError for a root that is not a folder or holds no run folder."""
+    folders of either). Raises UsageError for a root that is not a folder or holds no run folder;
+    a file that cannot be deleted is reported (`errors`) and the others still go."""
     paths = [Path(root) for root in roots]
     for path in paths:
         if not path.is_dir():
             raise UsageError(f"{path} is not a folder; give run folders, sweep folders or folders of them")
-    runs_by_root = {path: list(run_folders(path)) for path in paths}  # every root checked before any delete
+    report = PruneReport()
+    runs_by_root = {path: list(run_folders(path, report.errors)) for path in paths}  # all checked before any delete
     for path, runs in runs_by_root.items():
         if not runs:
-            raise UsageError(f"no run folders (folders holding {RUN}) under {path}")
-    report = PruneReport()
-    for run in dict.fromkeys(run.resolve() for runs in runs_by_root.values() for run in runs):  # named twice: once
+            raise UsageError(f"no run folders (folders whose {RUN} the agent wrote) under {path}")
+    for run in dict.fromkeys(run.resolve() for runs in runs_by_root.values() for run in runs):  # each run once
         report.runs += 1
         if not (run / DONE).exists():
             report.unfinished += 1
             continue
-        files = checkpoint_files(run)
-        if not files:
-            continue
         if lock_held(run / TRAIN_LOCK):
             report.busy += 1
             continue
-        for file in files:
-            report.freed_bytes += file.stat().st_size
-            if not dry_run:
-                file.unlink()
-        report.pruned.append(run)
+        try:
+            files = checkpoint_files(run)
+            for file in files:
+                size = file.lstat().st_size
+                if not dry_run:
+                    file.unlink(missing_ok=True)
+                report.freed_bytes += size
+        except OSError as error:  # a read-only sweep, a file gone meanwhile: say so, go on
+            report.errors.append(f"cannot delete in {run}: {error.strerror or error}")
+            continue
+        if files:
+            report.pruned.append(run)
     return report
 
 
@@ -88,6 +112,6 @@ def format_report(report: PruneReport, dry_run: bool) -> str:
     verb = "would free" if dry_run else "freed"
     kept = [f"{report.unfinished} unfinished"] if report.unfinished else []
     kept += [f"{report.busy} still held by their trainer"] if report.busy else []
-    return (f"{verb} {report.freed_bytes / 2**30:.2f} GiB: the checkpoints of {len(report.pruned)} finished "
+    return (f"{verb} {report.freed_bytes / 1e9:.2f} GB: the checkpoints of {len(report.pruned)} finished "
             f"run{'s' if len(report.pruned) != 1 else ''} of {report.runs}"
             + (f" (left alone: {', '.join(kept)})" if kept else ""))

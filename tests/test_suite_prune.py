@@ -12,7 +12,7 @@ from atari100k.locking import exclusive_lock
 def _run(folder: Path, done: bool, checkpoint_bytes: int = 1000, tmp: bool = False) -> Path:
     """A run folder as the agent leaves it: run.json, a log, a checkpoint (and DONE when finished)."""
     folder.mkdir(parents=True)
-    (folder / "run.json").write_text(json.dumps({"spec": {"game": "Pong", "seed": 0}}))
+    (folder / "run.json").write_text(json.dumps({"spec": {"game": "Pong", "seed": 0}, "config": {"env": {}}}))
     (folder / "metrics.jsonl").write_text('{"step": 100}\n')
     (folder / "checkpoint.pt").write_bytes(b"x" * checkpoint_bytes)
     (folder / "tensorboard").mkdir()
@@ -48,7 +48,7 @@ def test_a_dry_run_deletes_nothing_and_counts_the_bytes(tmp_path, capsys):
     runs = _sweep(tmp_path / "sweep")
     assert main(["prune", "--dry-run", str(runs["finished"]), str(runs["other"])]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("would free 0.00 GiB: the checkpoints of 2 finished runs of 2")
+    assert out.startswith("would free 0.00 GB: the checkpoints of 2 finished runs of 2")
     assert (runs["finished"] / "checkpoint.pt").exists() and (runs["other"] / "checkpoint.pt").exists()
 
     from suite.prune import prune
@@ -76,3 +76,32 @@ def test_bad_folders_are_one_line_and_exit_2(tmp_path, capsys):
     for bad in ("nope", "empty"):
         assert main(["prune", str(tmp_path / "sweep"), str(tmp_path / bad)]) == 2
         assert (tmp_path / "sweep" / "der" / "Breakout" / "seed_0" / "checkpoint.pt").exists()
+
+
+def test_another_tools_run_json_is_not_a_run_folder(tmp_path, capsys):
+    runs = _sweep(tmp_path / "sweep")
+    foreign = tmp_path / "sweep" / "other-tool"
+    foreign.mkdir()
+    (foreign / "run.json").write_text('{"name": "not ours"}')
+    (foreign / "DONE").write_text("")
+    (foreign / "checkpoint.pt").write_bytes(b"z")
+    assert main(["prune", str(tmp_path / "sweep")]) == 0
+    assert (foreign / "checkpoint.pt").exists() and not (runs["other"] / "checkpoint.pt").exists()
+    assert main(["prune", str(foreign)]) == 2
+    assert "no run folders" in capsys.readouterr().err
+
+
+def test_a_file_that_cannot_be_deleted_is_one_line_and_exit_2_and_the_rest_still_go(tmp_path, capsys, monkeypatch):
+    runs = _sweep(tmp_path / "sweep")
+    unlink = Path.unlink
+
+    def refuse_one(path: Path, missing_ok: bool = False) -> None:
+        if path.parent == runs["finished"].resolve() and path.name == "checkpoint.pt":
+            raise PermissionError(13, "Permission denied", str(path))
+        unlink(path, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", refuse_one)
+    assert main(["prune", str(tmp_path / "sweep")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot delete in" in err and "Permission denied" in err and len(err.strip().splitlines()) == 1
+    assert (runs["finished"] / "checkpoint.pt").exists() and not (runs["other"] / "checkpoint.pt").exists()

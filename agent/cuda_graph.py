@@ -12,8 +12,9 @@ Python and kernel launches on a GPU; replaying a captured graph launches all of 
 What `step` may do: no host synchronisation (`.item()`, `float()`, `.cpu()`, data-dependent
 shapes), the same shapes and dtypes on every call, random draws from torch's default CUDA
 generator (graph-safe), in-place updates of parameters and buffers (never rebinding them), and
-an optimiser built with `capturable=True`. The outputs are the graph's static tensors: read or
-copy them before the next call.
+an optimiser built with `capturable=True`. The outputs are the graph's static tensors, which the
+next replay overwrites: read them before the next call, or ask `copy_outputs=True` for copies (a
+caller that keeps outputs across calls: DreamerV2's metrics and acting state).
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ class GraphedStep:
     """`step` eagerly on CPU (or when disabled), captured and replayed as a CUDA graph on a GPU."""
 
     def __init__(self, step: Callable[[Tensors], Tensors], device: torch.device, enabled: bool = True,
-                 warmup: int = 3) -> None:
-        self.step, self.device, self.warmup = step, device, warmup
+                 warmup: int = 3, copy_outputs: bool = False) -> None:
+        self.step, self.device, self.warmup, self.copy_outputs = step, device, warmup, copy_outputs
         self.enabled = enabled and device.type == "cuda"
         self.calls = 0
         self.graph: torch.cuda.CUDAGraph | None = None
@@ -51,8 +52,13 @@ class GraphedStep:
             self._capture(inputs)
         for key, value in inputs.items():
             self.static_inputs[key].copy_(value, non_blocking=True)
-        self.graph.replay()
+        self._replay()
+        if self.copy_outputs:
+            return {key: value.clone() for key, value in self.static_outputs.items()}
         return self.static_outputs
+
+    def _replay(self) -> None:
+        self.graph.replay()
 
     def _warmup_call(self, inputs: Tensors) -> Tensors:
         side = torch.cuda.Stream()

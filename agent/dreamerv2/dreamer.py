@@ -27,6 +27,16 @@ from agent.dreamerv2.world_model import WorldModel
 PolicyState = tuple[State, torch.Tensor]
 
 
+def _flat_latent(latent: State) -> dict[str, torch.Tensor]:
+    """A latent as acting-graph tensors: `latent.<name>` keys (the graph's inputs and outputs are one flat dict)."""
+    return {f"latent.{name}": value for name, value in latent.items()}
+
+
+def _latent(tensors: dict[str, torch.Tensor]) -> State:
+    """The latent among acting-graph tensors (`_flat_latent`'s inverse)."""
+    return {name.removeprefix("latent."): value for name, value in tensors.items() if name.startswith("latent.")}
+
+
 class DreamerV2(nn.Module):
     """World model + actor-critic, their optimisers, and the acting policy."""
 
@@ -55,10 +65,11 @@ class DreamerV2(nn.Module):
         if graphs:
             for optimizer in (self.world_model.optimizer, self.behavior.actor_opt, self.behavior.critic_opt):
                 optimizer.make_capturable()
-        self._update = GraphedStep(self._update_step, device, graphs)
+        # Copies of the graphs' outputs: the learner keeps the metrics of its pretraining updates until
+        # the run loop adds them up, and the policy state lives across acting steps.
+        self._update = GraphedStep(self._update_step, device, graphs, copy_outputs=True)
         # One acting graph per (mode, number of envs): training samples with the run's envs, each
         # evaluation acts greedily with its own count (at most a few graphs in a run).
-        self._graphs = graphs
         self._act_graphs: dict[tuple[str, int], GraphedStep] = {}
 
     def _compile(self) -> None:
@@ -98,23 +109,18 @@ class DreamerV2(nn.Module):
         key = (mode, obs.shape[0])
         if key not in self._act_graphs:
             self._act_graphs[key] = GraphedStep(functools.partial(self._act_tensors, mode=mode), self.device,
-                                                self._graphs)
-        step = self._act_graphs[key]
-        inputs = {"obs": obs, "is_first": is_first, "prev_action": prev_action,
-                  **{f"latent.{name}": value for name, value in latent.items()}}
-        out = step(inputs)
-        if step.enabled:  # a graph's outputs are its static buffers, which its next replay overwrites
-            out = {name: value.clone() for name, value in out.items()}
-        latent = {name.removeprefix("latent."): value for name, value in out.items() if name.startswith("latent.")}
-        return out["action"].argmax(-1).cpu(), (latent, out["action"])
+                                                self._update.enabled, copy_outputs=True)
+        out = self._act_graphs[key]({"obs": obs, "is_first": is_first, "prev_action": prev_action,
+                                     **_flat_latent(latent)})
+        return out["action"].argmax(-1).cpu(), (_latent(out), out["action"])
 
     def _act_tensors(self, inputs: dict[str, torch.Tensor], mode: str) -> dict[str, torch.Tensor]:
         """act's device work on a dict of device tensors (the same kernels every call of one mode and
         batch size: may be a CUDA graph). Returns `action` and the new latent as `latent.<name>`."""
-        latent = {name.removeprefix("latent."): value for name, value in inputs.items() if name.startswith("latent.")}
         with self._precision():
-            latent, action = self._act_step(inputs["obs"], inputs["is_first"], latent, inputs["prev_action"], mode)
-        return {"action": action, **{f"latent.{name}": value for name, value in latent.items()}}
+            latent, action = self._act_step(inputs["obs"], inputs["is_first"], _latent(inputs), inputs["prev_action"],
+                                            mode)
+        return {"action": action, **_flat_latent(latent)}
 
     def _act_step(self, obs: torch.Tensor, is_first: torch.Tensor, latent: State, prev_action: torch.Tensor,
                   mode: str) -> tuple[State, torch.Tensor]:
@@ -137,8 +143,6 @@ class DreamerV2(nn.Module):
         (the model learns tanh(reward)); `is_first`, `is_terminal` bool [T, B].
         """
         metrics = self._update(batch)
-        if self._update.enabled:  # a graph's outputs are static buffers, which its next replay overwrites
-            metrics = {key: value.clone() for key, value in metrics.items()}
         self.behavior.finish_update()
         return metrics
 

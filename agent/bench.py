@@ -301,6 +301,8 @@ def run_bench(args: argparse.Namespace) -> int:
 
     if args.updates < 1 or args.env_steps < 1:
         raise UsageError("--updates and --env-steps must be >= 1")
+    if args.threads < 0:
+        raise UsageError(f"--threads {args.threads}: give a thread count >= 1 (or 0: torch's choice)")
     presets = split_presets(args.preset, args.algo)
     config = resolve_config(presets, args.set, None, args.algo)
     if args.threads:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import typing
 from dataclasses import dataclass, fields
 from typing import Any
@@ -98,6 +99,10 @@ def _field_types(cls: type) -> dict[str, Any]:
     return {f.name: hints[f.name] for f in fields(cls)}
 
 
+MAX_INT = 2**31 - 1
+"""The largest integer setting (a typo such as 1e100 is refused before it allocates anything)."""
+
+
 def _parse_value(key: str, text: Any, kind: Any) -> Any:
     """Convert an override's value to the field's type, or raise UsageError."""
     if not isinstance(text, str):
@@ -121,6 +126,10 @@ def _parse_value(key: str, text: Any, kind: Any) -> Any:
         value = float(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise UsageError(f"bad value for {key}: expected {kind.__name__}, got {value!r}")
+    if kind is float and not math.isfinite(value):
+        raise UsageError(f"bad value for {key}: {text!r} is not a finite number")
+    if kind is int and abs(value) > MAX_INT:
+        raise UsageError(f"bad value for {key}: {text!r} is out of range (at most {MAX_INT:,})")
     return value
 
 
@@ -137,7 +146,7 @@ def apply_overrides(config: AnyConfig, overrides: dict[str, Any]) -> AnyConfig:
         if len(parts) != 2 or parts[0] not in section_types:
             hint = did_you_mean(key, [f"{s}.{f}" for s, cls in section_types.items() for f in _field_types(cls)])
             raise UsageError(
-                f"unknown config key {key!r} for {_algo_name(config)}{_other_algo_hint(parts[0])}{hint} "
+                f"unknown config key {key!r} for {_algo_name(config)}{_other_algo_hint(parts[0], config)}{hint} "
                 f"(keys look like 'train.steps'; sections: {', '.join(section_types)})"
             )
         section, name = parts
@@ -159,10 +168,12 @@ def _algo_name(config: AnyConfig) -> str:
     return f"--algo {getattr(type(config), 'ALGO', '?')}"
 
 
-def _other_algo_hint(section: str) -> str:
-    """' (der.* keys belong to --algo der)' when `section` is another algorithm's section."""
+def _other_algo_hint(section: str, config: AnyConfig) -> str:
+    """' (der.* keys belong to --algo der)' when `section` is another algorithm's section (not `config`'s)."""
     from agent.algorithms import ALGORITHMS
 
+    if section in _field_types(type(config)):
+        return ""  # its own section, written without a field ('model=1')
     owners = [name for name, algo in ALGORITHMS.items() if section in _field_types(algo.config_class)]
     return f"; {section}.* keys belong to --algo {' / '.join(owners)}" if owners else ""
 

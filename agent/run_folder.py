@@ -21,6 +21,7 @@ from agent.config import DEFAULT_ALGO, config_to_dict, describe_protocol
 from agent.config import AnyConfig as Config
 from agent.provenance import collect_provenance, cpu_description, git_state, slurm_job_id, utc_now
 from agent.spec import RunSpec
+from agent.tensorboard_log import TENSORBOARD_DIR
 from atari100k.errors import UsageError
 from atari100k.fileio import atomic_write_json, atomic_write_text, read_json
 
@@ -92,7 +93,16 @@ class RunFolder:
         return self.file(DONE).exists()
 
     def read_done(self) -> dict[str, Any]:
-        return read_json(self.file(DONE))
+        """DONE's summary; UsageError (one line) when it is damaged: the run is finished either way."""
+        try:
+            done = read_json(self.file(DONE))
+        except (OSError, ValueError) as error:
+            raise UsageError(f"{self.file(DONE)}: the run is finished but its summary cannot be read ({error}); "
+                             f"nothing was trained (remove DONE only to train the run again)") from error
+        if not isinstance(done, dict):
+            raise UsageError(f"{self.file(DONE)}: the run is finished but its summary is not a JSON object; "
+                             f"nothing was trained (remove DONE only to train the run again)")
+        return done
 
     def has_checkpoint(self) -> bool:
         return self.file(CHECKPOINT).exists()
@@ -108,10 +118,14 @@ class RunFolder:
         """
         if self.path.exists() and not self.path.is_dir():
             raise UsageError(f"run folder {self.path} is a file; use another --out")
-        existing = self.read_run_json() if self.path.is_dir() else None
+        existing = self._readable_run_json() if self.path.is_dir() else None
         if existing is None:
-            if self.has_checkpoint():
-                raise UsageError(f"run folder {self.path} has {CHECKPOINT} but no {RUN_JSON}; use another --out")
+            # The agent writes run.json before any of its other files: without it, these are someone
+            # else's (or a copy's), and training here would overwrite the logs.
+            ours = [name for name in (CHECKPOINT, DONE, *LOGS, TENSORBOARD_DIR) if self.file(name).exists()]
+            if ours:
+                raise UsageError(f"{self.path} holds {', '.join(ours)} but no {RUN_JSON}: not a run folder of "
+                                 f"this suite (training would overwrite them); use another --out")
             return
         old = _flat(existing["spec"], existing["config"])
         new = _flat(spec, config_to_dict(config))
@@ -128,6 +142,19 @@ class RunFolder:
                     f"this command asks {new.get(key, '<unset>')}{_how_asked(existing['spec'], spec)}; "
                     f"use another --out or the same settings"
                 )
+
+    def _readable_run_json(self) -> dict[str, Any] | None:
+        """run.json, checked to be the agent's (an object with `spec` and `config`); None without one."""
+        try:
+            existing = self.read_run_json()
+        except (OSError, ValueError) as error:
+            raise UsageError(f"{self.file(RUN_JSON)} cannot be read ({error}); use another --out") from error
+        if existing is not None and not (isinstance(existing, dict) and isinstance(existing.get("spec"), dict)
+                                         and isinstance(existing.get("config"), dict)
+                                         and {"game", "seed"} <= set(existing["spec"])):
+            raise UsageError(f"{self.file(RUN_JSON)} is not an atari100k run.json (no spec with game and seed, "
+                             f"or no config); use another --out")
+        return existing
 
     # --------------------------------------------------------------- writing
     def start(self, spec: RunSpec, config: Config, resumed_from_step: int | None) -> None:

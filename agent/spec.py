@@ -6,9 +6,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from agent.algorithms import get_algorithm
-from agent.config import DEFAULT_ALGO, AnyConfig, parse_set_args, resolve_config, split_presets
+from agent.config import DEFAULT_ALGO, MAX_INT, AnyConfig, parse_set_args, resolve_config, split_presets
 from atari100k.errors import UsageError
 from atari100k.games import canonical_game
+
+MAX_SEED = MAX_INT
+"""The largest seed: every RNG the run seeds from it (torch, numpy, ALE's 32-bit seed) takes it whole."""
 
 
 @dataclass(frozen=True)
@@ -39,8 +42,8 @@ class RunSpec:
         algo: str = DEFAULT_ALGO,
     ) -> "RunSpec":
         """Validated constructor: canonical game, known presets, parseable overrides."""
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise UsageError(f"bad seed {seed!r}; seeds are integers >= 0")
+        if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+            raise UsageError(f"bad seed {seed!r}; seeds are integers from 0 to {MAX_SEED:,}")
         get_algorithm(algo)  # UsageError listing the algorithms
         if steps is not None and steps <= 0:
             raise UsageError(f"bad --steps {steps}; the budget must be > 0 agent steps")

@@ -136,7 +136,8 @@ def _load(args: argparse.Namespace, protocol: dict | None = None):
 
 def table_command(args: argparse.Namespace) -> int:
     """`atari100k table`: build, render, print or write atomically."""
-    from analysis.output import check_not_an_input, check_output_path
+    from analysis.output import check_not_an_input
+    from atari100k.outpaths import check_output_path
     from analysis.protocol import parse_protocol_items
     from analysis.table import build_table, render_table
     from atari100k.errors import UsageError
@@ -178,7 +179,8 @@ def _write_or_print(text: str, out: str | None, summary: str) -> None:
 def plot_command(args: argparse.Namespace) -> int:
     """`atari100k plot`: every figure as PNG and PDF under --out."""
     from analysis.figures import make_figures
-    from analysis.output import check_not_an_input, check_output_folder, writing
+    from analysis.output import check_not_an_input, writing
+    from atari100k.outpaths import check_output_folder
 
     check_output_folder(args.out, "--out")
     check_not_an_input(args.out, args.inputs, "--out")
@@ -197,7 +199,8 @@ def compare_command(args: argparse.Namespace) -> int:
     from analysis.compare import build_comparison, side_from_inputs, side_from_spec
     from analysis.compare_report import (FIGURE_SUFFIXES, check_curve_figure, comparison_figure, curve_figure,
                                          render_comparison)
-    from analysis.output import check_not_an_input, check_output_path, writing
+    from analysis.output import check_not_an_input, writing
+    from atari100k.outpaths import check_output_path
     from analysis.protocol import parse_protocol_items
     from atari100k.errors import UsageError
 

@@ -3,7 +3,7 @@
 `render_comparison` formats an `analysis.compare.Comparison` as markdown (`headline`, the
 per-game table, the aggregates, the protocol, and how every number was obtained:
 `method_lines`) or JSON (`comparison_json`); `comparison_figure` draws it. Output paths are
-checked before any work by `analysis.output.check_output_path`. Nothing here prints; files are
+checked before any work by `atari100k.outpaths.check_output_path`. Nothing here prints; files are
 written atomically.
 """
 

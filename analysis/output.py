@@ -1,12 +1,10 @@
-"""Output paths, checked before any work: a bad `--out` is one line and exit 2, and nothing is written.
-
-Used by `table` and `compare` (files) and available to verbs that write a folder. Files are then
-written atomically (`atari100k.fileio`), so a reader never sees a half-written one.
+"""What the analysis verbs need around their outputs: an output must not overwrite an input or a run
+folder's files, write errors become one line, numpy scalars become JSON. The path checks themselves
+(a folder, a device, an unwritable place) are `atari100k.outpaths`, shared with `sweep --out`.
 """
 
 from __future__ import annotations
 
-import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -14,45 +12,6 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from atari100k.errors import UsageError
-
-
-def _nearest_existing(path: Path) -> Path:
-    probe = path
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    return probe
-
-
-def check_output_path(path: str | Path, flag: str, suffixes: Sequence[str] | None = None) -> Path:
-    """Refuse (UsageError, one line) an output file path that cannot be written, before any work.
-
-    A path that is a folder, lies under a file, or whose nearest existing folder is not
-    writable is refused; missing folders are created when writing. `suffixes`: allowed endings.
-    """
-    p = Path(path)
-    if str(path).endswith(("/", os.sep)) or p.is_dir():
-        raise UsageError(f"{flag} {path}: is a folder; give a file path")
-    if suffixes is not None and p.suffix.lower() not in suffixes:
-        raise UsageError(f"{flag} {path}: give a file ending in {', '.join(suffixes)}")
-    probe = _nearest_existing(p.parent if str(p.parent) else Path("."))
-    if not probe.is_dir():
-        raise UsageError(f"{flag} {path}: {probe} is a file, not a folder")
-    if not os.access(probe, os.W_OK | os.X_OK) or (p.exists() and not os.access(p, os.W_OK)):
-        raise UsageError(f"{flag} {path}: not writable")
-    return p
-
-
-def check_output_folder(path: str | Path, flag: str) -> Path:
-    """Refuse (UsageError, one line) an output folder that is a file, lies under a file, or cannot be written."""
-    p = Path(path)
-    if p.exists() and not p.is_dir():
-        raise UsageError(f"{flag} {path}: is a file; give a folder")
-    probe = _nearest_existing(p)
-    if not probe.is_dir():
-        raise UsageError(f"{flag} {path}: {probe} is a file, not a folder")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise UsageError(f"{flag} {path}: not writable")
-    return p
 
 
 def check_not_an_input(path: str | Path, inputs: Sequence[str | Path], flag: str) -> None:

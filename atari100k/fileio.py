@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -12,9 +13,14 @@ from typing import Any, Callable
 def atomic_write(path: str | Path, write: Callable[[Any], None], mode: str = "w") -> None:
     """Write `path` by calling `write(fileobj)` on a temp file in the same folder, then rename.
 
-    The rename is atomic on POSIX, so `path` is either the old or the new content.
+    The rename is atomic on POSIX, so `path` is either the old or the new content. A symlink is
+    written through (its target is replaced, the link stays); a path that exists but is not a
+    regular file (a device such as /dev/null, a pipe) is refused (OSError, EINVAL) instead of being
+    replaced by a file.
     """
-    path = Path(path)
+    path = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
+    if path.exists() and not path.is_file():
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

@@ -23,10 +23,16 @@ def exclusive_lock(path: Path, timeout_s: float, busy: Callable[[str], str]) -> 
     """Hold an flock on `path` (created with its folder), waiting up to `timeout_s` for another holder.
 
     The holder writes "pid N on HOST" into the file; past the timeout, UsageError(busy(that text)).
+    A folder that cannot be created or written is a UsageError too (one line), before any work.
     The kernel releases flock when a process dies, so a crash never leaves a stale lock.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as handle:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+")
+    except OSError as error:  # under a file, read-only, /proc: the folder can never hold a run
+        raise UsageError(f"{path.parent}: cannot create or write this folder "
+                         f"({error.strerror or error}); choose another --out") from error
+    with handle:
         deadline, locked = time.monotonic() + timeout_s, True
         while True:
             try:

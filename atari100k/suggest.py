@@ -18,6 +18,11 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     return f"; did you mean {lowered[close[0]]!r}?" if close else ""
 
 
+MAX_BUDGET = 2**31 - 1
+"""The largest budget in agent steps: `agent.config.MAX_INT`, the bound of every integer setting
+(1e100 is a typo, not a plan)."""
+
+
 def parse_budget(text: str) -> int:
     """A positive whole number of agent steps: `100000`, `100_000`, `1e5`, `100k`, `0.1M`.
 
@@ -28,7 +33,7 @@ def parse_budget(text: str) -> int:
     if not match:
         raise ValueError(text)
     value = float(match.group(1)) * _SUFFIXES.get(match.group(2), 1)
-    if not value.is_integer() or value <= 0:
+    if not value.is_integer() or not 0 < value <= MAX_BUDGET:
         raise ValueError(text)
     return int(value)
 
@@ -39,4 +44,4 @@ def budget_arg(text: str) -> int:
         return parse_budget(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a budget in agent steps; write e.g. 100000, 1e5 or 100k") from None
+            f"{text!r} is not a budget in agent steps from 1 to {MAX_BUDGET:,}; write e.g. 100000, 1e5 or 100k") from None

@@ -23,6 +23,7 @@ from atari100k.cpus import usable_cpus
 from suite.job import DEFAULT_TRAINER
 from suite.manifest import now_iso
 from suite.plan import PlannedRun
+from suite.processes import process_identity
 from suite.runfolder import read_run_folder, write_job_record
 
 
@@ -63,7 +64,7 @@ def claim_local(runs: list[PlannedRun], sweep_dir: Path, sweep_name: str) -> Pat
         write_job_record(Path(sweep_dir) / run.rel_dir, {
             "executor": "local", "job_id": f"local-{os.getpid()}-{index}", "submitted_at": now_iso(),
             "submitit_folder": str(log_dir.resolve()), "sweep": sweep_name,
-            "host": socket.gethostname(), "pid": os.getpid(),
+            "host": socket.gethostname(), "pid": os.getpid(), "pid_identity": process_identity(os.getpid()),
         })
     return log_dir
 

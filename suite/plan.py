@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent import ALGORITHMS, RunSpec
+from agent.spec import MAX_SEED
 from agent.config import DEFAULT_ALGO, AnyConfig, parse_set_args, resolve_config, split_presets
 from atari100k.errors import UsageError
+from atari100k.outpaths import check_output_folder
 from atari100k.games import resolve_games
 from atari100k.suggest import did_you_mean
 
@@ -25,6 +27,10 @@ GAME_SUBSETS: dict[str, tuple[str, ...]] = {
 }
 
 _RANGE = re.compile(r"^(\d+)-(\d+)$")
+
+
+MAX_SEEDS = 10_000
+"""The most seeds per game a sweep plans (a typo like 0-99999999999 would otherwise exhaust memory)."""
 
 
 def parse_seeds(text: str | int | list[int] | tuple[int, ...]) -> tuple[int, ...]:
@@ -38,6 +44,8 @@ def parse_seeds(text: str | int | list[int] | tuple[int, ...]) -> tuple[int, ...
         count = int(text)
         if count <= 0:
             raise UsageError(f"--seeds {text}: need at least one seed (a count like 5, a list like 0,3,7 or a range like 0-4)")
+        if count > MAX_SEEDS:
+            raise UsageError(f"--seeds {text}: a sweep plans at most {MAX_SEEDS:,} seeds per game")
         seeds = tuple(range(count))
     else:
         seeds_list: list[int] = []
@@ -49,6 +57,8 @@ def parse_seeds(text: str | int | list[int] | tuple[int, ...]) -> tuple[int, ...
                 lo, hi = int(match.group(1)), int(match.group(2))
                 if hi < lo:
                     raise UsageError(f"--seeds: empty range {item!r}; write it low-high, e.g. 0-4")
+                if hi - lo + 1 > MAX_SEEDS:
+                    raise UsageError(f"--seeds: {item!r} is {hi - lo + 1:,} seeds; a sweep plans at most {MAX_SEEDS:,}")
                 seeds_list.extend(range(lo, hi + 1))
             elif item.isdigit():
                 seeds_list.append(int(item))
@@ -59,6 +69,10 @@ def parse_seeds(text: str | int | list[int] | tuple[int, ...]) -> tuple[int, ...
         raise UsageError("--seeds: no seeds given; use a count (5), a list (0,3,7) or a range (0-4)")
     if any(s < 0 for s in seeds):
         raise UsageError("--seeds: seeds must be >= 0")
+    if len(seeds) > MAX_SEEDS:
+        raise UsageError(f"--seeds: {len(seeds):,} seeds; a sweep plans at most {MAX_SEEDS:,} per game")
+    if max(seeds) > MAX_SEED:
+        raise UsageError(f"--seeds: seed {max(seeds)} is out of range (at most {MAX_SEED:,})")
     if len(set(seeds)) != len(seeds):
         raise UsageError("--seeds: a seed is listed twice")
     return seeds
@@ -171,6 +185,10 @@ class SweepRequest:
         parsed = tuple(f"{k}={v}" for k, v in parse_set_args(list(overrides)).items())
         for algo in algo_names:  # unknown presets / keys / bad values -> UsageError naming the algorithm
             resolve_for(algo, preset_names, parsed, steps)
+        if out is not None:
+            check_output_folder(out, "--out")  # a file, under a file, empty text: before any work
+            if (Path(out) / "run.json").is_file():
+                raise UsageError(f"--out {out}: is a run folder (it holds run.json); give the sweep a folder of its own")
         if name is None:
             name = Path(out).name if out is not None else default_name(algo_names, preset_names)
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):

@@ -15,13 +15,13 @@ States: pending, running, requeued, done, failed, cancelled, missing.
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from suite.processes import is_recorded_process
 from suite.runfolder import RunFacts, read_run_folder
 from suite.scheduler import ACTIVE_RUNNING, CANCELLED, JobState, query_jobs
 
@@ -71,18 +71,6 @@ class RunStatus:
         return asdict(self)
 
 
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except (ProcessLookupError, ValueError):
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _fresh(facts: RunFacts, now: float) -> bool:
     """Whether the run's metrics changed in the last FRESH_S seconds (taken as running)."""
     return facts.metrics_mtime is not None and now - facts.metrics_mtime < FRESH_S
@@ -92,9 +80,10 @@ def _local_state(facts: RunFacts, now: float) -> tuple[str, str | None]:
     """State of a run whose latest job is a local worker."""
     job = facts.job or {}
     if job.get("host") == socket.gethostname():
-        if _pid_alive(job.get("worker_pid")) and job.get("worker_started_at"):
+        if job.get("worker_started_at") and is_recorded_process(job.get("worker_pid"), job.get("worker_identity"),
+                                                                strict=False):
             return "running", None
-        if _pid_alive(job.get("pid")):
+        if is_recorded_process(job.get("pid"), job.get("pid_identity"), strict=False):
             return "pending", None
         return "cancelled", "local sweep stopped before the run finished"
     return ("running", None) if _fresh(facts, now) else ("cancelled", f"local run on {job.get('host')} is not progressing")

@@ -22,6 +22,7 @@ from suite.lock import sweep_lock
 from suite.manifest import (RUN_DIR_PATTERNS, check_compatible, now_iso, read_manifest, recorded_algos,
                             recorded_runs, run_id, write_manifest)
 from suite.plan import PlannedRun, RunId, SweepRequest, plan_runs
+from suite.processes import is_recorded_process
 from suite.profile import SlurmProfile
 from suite.runfolder import read_run_folder
 from suite.state import ACTIVE_STATES, RunStatus, sweep_states
@@ -368,7 +369,9 @@ def cancel_sweep(sweep: str | Path, results_root: str = "results", out: TextIO |
     for row in active:
         if row.executor == "local":
             record = read_run_folder(status.sweep_dir / row.dir).job or {}
-            if record.get("host") == socket.gethostname() and record.get("pid"):
+            # Only the pool that wrote the record: its pid may since belong to another process.
+            if record.get("host") == socket.gethostname() and is_recorded_process(
+                    record.get("pid"), record.get("pid_identity"), strict=True):
                 pools.add(int(record["pid"]))
     for pid in pools:
         try:

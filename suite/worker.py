@@ -15,6 +15,7 @@ from pathlib import Path
 
 from atari100k.fileio import atomic_write_json
 from suite.job import DEFAULT_TRAINER, _now, run_one
+from suite.processes import process_identity
 from suite.runfolder import JOB
 
 
@@ -35,7 +36,7 @@ def worker_main(argv: list[str] | None = None) -> int:
         record = json.loads(job_path.read_text())
     except (OSError, ValueError):
         record = {"executor": "local"}
-    record.update(worker_pid=os.getpid(), worker_started_at=_now())
+    record.update(worker_pid=os.getpid(), worker_identity=process_identity(os.getpid()), worker_started_at=_now())
     atomic_write_json(job_path, record)
     try:
         status = run_one(spec, run_dir, stop, trainer, record.get("job_id"))

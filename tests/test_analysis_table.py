@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from analysis.baselines import final_baseline_scores, get_baseline
-from analysis.output import check_output_folder
+from atari100k.outpaths import check_output_folder
 from analysis.protocol import MARK, TABLE_FIELDS, check_fields, parse_protocol_items
 from analysis.table_render import num, tex
 from atari100k.cli import build_parser, main
@@ -353,10 +353,10 @@ def test_bad_out_refused_before_any_work(capsys, tmp_path, monkeypatch):
     a_file.write_text("x")
     locked = tmp_path / "locked"
     locked.mkdir()
-    import analysis.output
+    import atari100k.outpaths
 
-    real_access = analysis.output.os.access
-    monkeypatch.setattr(analysis.output.os, "access",
+    real_access = atari100k.outpaths.os.access
+    monkeypatch.setattr(atari100k.outpaths.os, "access",
                         lambda p, mode: False if Path(p) == locked else real_access(p, mode))
     cases = [(str(tmp_path), "is a folder"), (str(tmp_path) + "/new/", "is a folder"),
              (str(a_file / "t.md"), "is a file, not a folder"), (str(locked / "t.md"), "not writable")]
@@ -371,6 +371,34 @@ def test_bad_out_refused_before_any_work(capsys, tmp_path, monkeypatch):
         check_output_folder(a_file, "--out")
     with pytest.raises(UsageError, match="is a file, not a folder"):
         check_output_folder(a_file / "figs", "--out")
+    with pytest.raises(UsageError, match="empty path"):  # Path("") would be the working folder
+        check_output_folder("", "--out")
+
+
+def test_an_out_that_is_a_device_or_pipe_is_refused_and_left_as_it_is(capsys, tmp_path):
+    """`--out /dev/null` (or /dev/stdout, a FIFO) passed the folder checks, and the atomic rename then
+    replaced the device with a text file, for everyone on the machine."""
+    import os
+    import stat
+
+    from atari100k.fileio import atomic_write_text
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    link = tmp_path / "link.md"
+    link.symlink_to(fifo)
+    for out in (fifo, link):
+        code, stdout, err = _run(capsys, str(tmp_path / "no_such_input"), "--out", str(out))
+        assert code == 2 and "is not a regular file" in err and len(err.strip().splitlines()) == 1, err
+        with pytest.raises(OSError, match="not a regular file"):
+            atomic_write_text(out, "table")  # the last guard, for writers that skip the check
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and link.is_symlink()
+    # A symlink to a regular file is written through: its target changes, the link stays a link.
+    target = tmp_path / "real.md"
+    target.write_text("old")
+    (tmp_path / "to_real.md").symlink_to(target)
+    atomic_write_text(tmp_path / "to_real.md", "new")
+    assert target.read_text() == "new" and (tmp_path / "to_real.md").is_symlink()
 
 
 def test_one_run_has_no_ci_and_fewer_games_are_never_bold(capsys, tmp_path):

@@ -46,7 +46,8 @@ def test_did_you_mean() -> None:
     (["table", "--baselines", "DER,Rainbo"],
      "atari100k table: error: unknown baseline 'Rainbo'; did you mean 'Rainbow'?; choose from: DER, OTRainbow"),
     (["train", "Pong", "--seed", "0", "--steps", "1x"],
-     "atari100k train: error: argument --steps: '1x' is not a budget in agent steps; write e.g. 100000, 1e5 or 100k "
+     "atari100k train: error: argument --steps: '1x' is not a budget in agent steps from 1 to 2,147,483,647; write e.g. "
+     "100000, 1e5 or 100k "
      "(see `atari100k train --help`)"),
 ])
 def test_input_mistakes_get_one_line_with_a_suggestion(args: list[str], line: str, tmp_path) -> None:

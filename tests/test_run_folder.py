@@ -59,3 +59,55 @@ def test_a_launch_key_does_not_excuse_another_change(tmp_path):
     other = RunSpec(game="Breakout", seed=0, presets=("debug",), overrides=("train.batch_size=8",))
     with pytest.raises(UsageError, match="was made with train.batch_size=.*, this command asks 8"):
         folder.check_compatible(other, other.config())
+
+
+# ------------------------------------------------------------------ folders that are not (intact) run folders
+def test_a_folder_with_the_agents_files_but_no_run_json_is_refused_and_kept(tmp_path):
+    """Someone else's logs (or a half-copied run) in --out: training would have rewritten them."""
+    from agent.train import train_run
+
+    out = tmp_path / "other"
+    out.mkdir()
+    (out / "metrics.jsonl").write_text("theirs\n")
+    (out / "notes.txt").write_text("mine\n")
+    spec = RunSpec.make("Pong", 0, ["debug"])
+    with pytest.raises(UsageError, match="holds metrics.jsonl but no run.json: not a run folder"):
+        train_run(spec, out)
+    assert (out / "metrics.jsonl").read_text() == "theirs\n" and sorted(p.name for p in out.iterdir()) == [
+        "metrics.jsonl", "notes.txt"]
+    (out / "metrics.jsonl").unlink()
+    RunFolder(out).check_compatible(spec, spec.config())  # other files alone are no run: the folder is usable
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{garb", "run.json cannot be read"),
+    ("{}", "is not an atari100k run.json"),
+    ("[1, 2]", "is not an atari100k run.json"),
+    ('{"spec": {"game": "Pong"}, "config": {}}', "is not an atari100k run.json"),
+])
+def test_a_damaged_run_json_is_one_line(tmp_path, content, message):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / RUN_JSON).write_text(content)
+    spec = RunSpec.make("Pong", 0, ["debug"])
+    with pytest.raises(UsageError, match=message):
+        RunFolder(tmp_path / "run").check_compatible(spec, spec.config())
+
+
+def test_a_finished_run_with_a_damaged_done_is_never_retrained(tmp_path):
+    from agent.train import train_run
+
+    spec = RunSpec.make("Pong", 0, ["debug"])
+    folder = RunFolder(tmp_path / "run")
+    folder.start(spec, spec.config(), resumed_from_step=None)
+    folder.file("DONE").write_text("{torn")
+    with pytest.raises(UsageError, match="the run is finished but its summary cannot be read"):
+        train_run(spec, folder.path)
+    assert folder.file("DONE").read_text() == "{torn" and not folder.has_checkpoint()
+
+
+def test_an_out_that_cannot_be_a_folder_is_one_line(tmp_path):
+    from agent.train import train_run
+
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(UsageError, match="cannot create or write this folder"):
+        train_run(RunSpec.make("Pong", 0, ["debug"]), tmp_path / "afile" / "run")

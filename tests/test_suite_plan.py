@@ -219,6 +219,22 @@ def test_bad_input_exit_2_nothing_written(tmp_path, capsys, args, message):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("make, message", [
+    (lambda out: out.write_text("mine"), "is a file; give a folder"),
+    (lambda out: (out.mkdir(), (out / "run.json").write_text("{}")), "is a run folder"),
+])
+def test_an_out_that_cannot_be_a_sweep_folder_is_refused_before_planning(tmp_path, capsys, make, message):
+    out = tmp_path / "sweep"
+    make(out)
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    for extra in ([], ["--dry-run"]):
+        assert main(["sweep", "--preset", "debug", "--games", "Pong", "--seeds", "1", "--executor", "local",
+                     "--out", str(out), *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and message in err
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == before
+
+
 def unreachable_slurm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Slurm's tools on PATH whose controller does not answer (a login node or laptop)."""
     bogus = tmp_path / "slurm.conf"

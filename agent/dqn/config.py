@@ -135,6 +135,7 @@ class _ValueConfigMixin:
             (learner.update_period >= 1, f"{section}.update_period must be >= 1"),
             (learner.target_update_period >= 1, f"{section}.target_update_period must be >= 1"),
             (learner.batch_size >= 1, f"{section}.batch_size must be >= 1"),
+            (learner.lr > 0 and learner.adam_eps > 0, f"{section}.lr and {section}.adam_eps must be > 0"),
             (learner.stack >= 1, f"{section}.stack must be >= 1"),
             (learner.epsilon_decay_steps >= 1, f"{section}.epsilon_decay_steps must be >= 1"),
             (0.0 <= learner.epsilon_train <= 1.0 and 0.0 <= learner.epsilon_eval <= 1.0,
@@ -191,7 +192,8 @@ class IQNConfig(_ValueConfigMixin):
         iqn = self.iqn
         return [(iqn.kappa > 0, "iqn.kappa must be > 0"),
                 (min(iqn.num_tau_samples, iqn.num_tau_prime_samples, iqn.num_quantile_samples) >= 1,
-                 "iqn.num_tau_samples, num_tau_prime_samples and num_quantile_samples must be >= 1")]
+                 "iqn.num_tau_samples, num_tau_prime_samples and num_quantile_samples must be >= 1"),
+                (iqn.embedding_dim >= 1, "iqn.embedding_dim must be >= 1")]
 
 
 def _presets(section: str) -> dict[str, dict[str, Any]]:

@@ -133,6 +133,15 @@ class DreamerV2Config:
             (self.train.pretrain >= 0, "train.pretrain must be >= 0"),
             (self.train.replay_capacity >= self.train.batch_length,
              "train.replay_capacity must be >= train.batch_length"),
+            *[(getattr(self.model, name) > 0, f"model.{name} must be > 0")
+              for name in ("deter", "hidden", "stoch", "cnn_depth", "mlp_units", "lr", "eps", "grad_clip")],
+            *[(getattr(self.behavior, name) > 0, f"behavior.{name} must be > 0")
+              for name in ("mlp_units", "actor_lr", "critic_lr", "slow_critic_update")],
+            (self.model.classes >= 2, "model.classes must be >= 2 (categorical latents)"),
+            (self.model.mlp_layers >= 1 and self.behavior.mlp_layers >= 1, "model/behavior.mlp_layers must be >= 1"),
+            (0.0 < self.behavior.discount <= 1.0, "behavior.discount must be in (0, 1]"),
+            (0.0 <= self.behavior.lambda_ <= 1.0, "behavior.lambda_ must be in [0, 1]"),
+            (self.model.weight_decay >= 0 and self.model.free_nats >= 0, "model.weight_decay and free_nats must be >= 0"),
             (0.0 <= self.model.kl_balance <= 1.0, "model.kl_balance must be in [0, 1]"),
             (0.0 <= self.behavior.actor_grad_mix <= 1.0, "behavior.actor_grad_mix must be in [0, 1]"),
             (self.behavior.horizon > 0, "behavior.horizon must be > 0"),

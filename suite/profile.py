@@ -100,6 +100,9 @@ class SlurmProfile:
             raise UsageError("--signal-delay and --max-requeue must be >= 0")
         if self.signal_delay_s >= self.timeout_min() * 60:
             raise UsageError(f"--signal-delay {self.signal_delay_s}s is not shorter than --time {self.time}")
+        for key, _ in self.sbatch:
+            if key in MANAGED_SBATCH:
+                raise UsageError(f"--sbatch {key}=...: {MANAGED_SBATCH[key]}")
         return self
 
     def submitit_parameters(self) -> dict[str, Any]:
@@ -131,6 +134,17 @@ class SlurmProfile:
 
 
 _FIELDS = {f.name for f in dataclasses.fields(SlurmProfile)}
+
+_OWN = "the sweep sets it (job arrays, their logs and requeue are how runs are tracked and resumed)"
+MANAGED_SBATCH: dict[str, str] = {
+    **{key: _OWN for key in ("array", "output", "error", "open-mode", "signal", "requeue", "no-requeue", "wrap",
+                             "nodes", "ntasks", "ntasks-per-node", "job-name")},
+    **{key: f"use {flag} instead" for keys, flag in [
+        (("time", "t"), "--time"), (("mem",), "--mem (per run)"), (("cpus-per-task", "c"), "--cpus (per run)"),
+        (("gpus", "gpus-per-node", "gres", "G"), "--gpus"), (("partition", "p"), "--partition"),
+        (("account", "A"), "--account"), (("qos", "q"), "--qos")] for key in keys},
+}
+"""sbatch parameters an `--sbatch key=value` (or a profile's [sbatch]) may not set, and why."""
 
 
 def load_profile(name_or_path: str | None) -> SlurmProfile:

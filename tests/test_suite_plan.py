@@ -208,7 +208,7 @@ def test_profiles(tmp_path):
     (["--games", "Pong", "--seeds", "2", "--algos", "dreamerv2,der", "--set", "model.deter=8"], "for --algo der"),
     (["--games", "Pong", "--seeds", "2", "--executor", "slurm", "--time", "soon"], "--time"),
     (["--games", "Pong", "--seeds", "2", "--executor", "slurm", "--sbatch", "array=0-3"], "the sweep sets it"),
-    (["--games", "Pong", "--seeds", "2", "--executor", "slurm", "--sbatch", "--mem=9G"], "use --mem (per run) instead"),
+    (["--games", "Pong", "--seeds", "2", "--executor", "slurm", "--sbatch", "mem=9G"], "use --mem (per run) instead"),
     (["--games", "Pong", "--seeds", "0-99999999999"], "a sweep plans at most 10,000"),
 ])
 def test_bad_input_exit_2_nothing_written(tmp_path, capsys, args, message):

@@ -221,6 +221,8 @@ def side_from_baseline(baseline: Baseline) -> Side:
 def side_from_spec(spec: str, name: str | None = None, algorithm: str | None = None,
                    allow_partial: bool = False) -> Side:
     """ALGO of `--against`: an existing file or folder (read as inputs), else a shipped baseline name."""
+    if not spec.strip():  # Path("") is the working folder
+        raise UsageError("--against: empty; give a shipped baseline (e.g. DER) or a file or folder of runs")
     path = Path(spec)
     if path.exists():
         side = side_from_inputs([path], [name] if name else [], algorithm, allow_partial, what=f"--against {spec}",

@@ -408,7 +408,7 @@ def test_bad_output_paths_and_against_refused_before_any_work(capsys, tmp_path):
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and said in err and "no_such_input" not in err
     sweep = _sweep(tmp_path / "sweep")
-    for against, said in (("IQN", "learning curve"), ("NoSuchAlgo", "neither a file or folder")):
+    for against, said in (("IQN", "learning curve"), ("NoSuchAlgo", "neither a file or folder"), ("", "empty")):
         assert main(["compare", str(sweep), "--against", against]) == 2
         assert said in capsys.readouterr().err
     assert not list(tmp_path.glob("*.png")) and not list(tmp_path.glob("*.pdf"))

@@ -30,8 +30,9 @@ class GraphedStep:
     """`step` eagerly on CPU (or when disabled), captured and replayed as a CUDA graph on a GPU."""
 
     def __init__(self, step: Callable[[Tensors], Tensors], device: torch.device, enabled: bool = True,
-                 warmup: int = 3, copy_outputs: bool = False) -> None:
+                 warmup: int = 3, copy_outputs: bool = False, name: str = "the step") -> None:
         self.step, self.device, self.warmup, self.copy_outputs = step, device, warmup, copy_outputs
+        self.name = name  # for the one line a failed capture gives (status shows it as the run's error)
         self.enabled = enabled and device.type == "cuda"
         self.calls = 0
         self.graph: torch.cuda.CUDAGraph | None = None
@@ -49,7 +50,12 @@ class GraphedStep:
         if self.graph is None and self.calls <= self.warmup:
             return self._warmup_call(inputs)
         if self.graph is None:
-            self._capture(inputs)
+            try:
+                self._capture(inputs)
+            except Exception as error:  # a kernel or op that cannot be captured on this GPU / torch build
+                raise RuntimeError(f"capturing {self.name} as a CUDA graph failed ({type(error).__name__}: "
+                                   f"{str(error).splitlines()[0] if str(error) else ''}); train without graphs: "
+                                   f"--set train.cuda_graphs=false (the run resumes with either)") from error
         for key, value in inputs.items():
             self.static_inputs[key].copy_(value, non_blocking=True)
         self._replay()

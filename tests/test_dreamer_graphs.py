@@ -109,3 +109,21 @@ def test_graphed_update_metrics_survive_the_next_update(replaying):
     kept = {key: value.clone() for key, value in first.items()}
     model.train_step(_batch(model.config, 10, 3, 4))
     assert kept and all(torch.equal(first[key], kept[key]) for key in kept)
+
+
+def test_a_failed_capture_is_one_line_saying_how_to_train_without_graphs():
+    """On a GPU where some op cannot be captured, the run's FAILED error line (what `status` shows)
+    names the step and the switch, instead of a CUDA traceback's last line."""
+
+    class FailingCapture(ReplayingStep):
+        def _capture(self, inputs):
+            raise RuntimeError("operation not permitted when stream is capturing\nmore detail")
+
+    step = FailingCapture(lambda inputs: {"y": inputs["x"] * 2}, torch.device("cpu"), warmup=1,
+                          name="DreamerV2's acting step (sample, 1 envs)")
+    assert step({"x": torch.ones(2)})["y"].tolist() == [2.0, 2.0]  # the warm-up call runs eagerly
+    with pytest.raises(RuntimeError) as error:
+        step({"x": torch.ones(2)})
+    line = str(error.value)
+    assert "\n" not in line and line.startswith("capturing DreamerV2's acting step (sample, 1 envs) as a CUDA graph")
+    assert "stream is capturing" in line and "--set train.cuda_graphs=false" in line

@@ -79,8 +79,8 @@ class ValueLearner:
         # capturable (step counters on the device) when the update is a CUDA graph.
         self.optimizer = torch.optim.Adam(self.online.parameters(), lr=self.cfg.lr, eps=self.cfg.adam_eps,
                                           fused=device.type in ("cpu", "cuda"), capturable=graphs)
-        self._learn = GraphedStep(self._learn_step, device, graphs)
-        self._greedy = GraphedStep(self._greedy_step, device, graphs)
+        self._learn = GraphedStep(self._learn_step, device, graphs, name="the update")
+        self._greedy = GraphedStep(self._greedy_step, device, graphs, name="the acting step")
         # One row per agent step at most: the replay holds the whole run.
         self.replay = TransitionReplay(config.train.steps + 1, self.frame_shape, self.cfg.stack, self.cfg.n_step,
                                        self.cfg.gamma, self.cfg.prioritized, seed=derive_seed(seed, 0, 3))

@@ -67,7 +67,7 @@ class DreamerV2(nn.Module):
                 optimizer.make_capturable()
         # Copies of the graphs' outputs: the learner keeps the metrics of its pretraining updates until
         # the run loop adds them up, and the policy state lives across acting steps.
-        self._update = GraphedStep(self._update_step, device, graphs, copy_outputs=True)
+        self._update = GraphedStep(self._update_step, device, graphs, copy_outputs=True, name="DreamerV2's update")
         # One acting graph per (mode, number of envs): training samples with the run's envs, each
         # evaluation acts greedily with its own count (at most a few graphs in a run).
         self._act_graphs: dict[tuple[str, int], GraphedStep] = {}
@@ -109,7 +109,8 @@ class DreamerV2(nn.Module):
         key = (mode, obs.shape[0])
         if key not in self._act_graphs:
             self._act_graphs[key] = GraphedStep(functools.partial(self._act_tensors, mode=mode), self.device,
-                                                self._update.enabled, copy_outputs=True)
+                                                self._update.enabled, copy_outputs=True,
+                                                name=f"DreamerV2's acting step ({mode}, {obs.shape[0]} envs)")
         out = self._act_graphs[key]({"obs": obs, "is_first": is_first, "prev_action": prev_action,
                                      **_flat_latent(latent)})
         return out["action"].argmax(-1).cpu(), (_latent(out), out["action"])

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The DER/IQN reproduction of issue 12: full-budget runs of DER on Krull, RoadRunner, Assault
 # and Breakout x 2 seeds, and IQN on the same games x 1 seed, two at a time, one torch thread
-# each. Checkpoints and replays stay in $RUNS (outside the repository, ~0.7 GB per run); the
+# each; DER on Alien (x 2 seeds) widens it to a fifth game (started 2026-11-27). Checkpoints and replays stay in $RUNS (outside the repository, ~0.7 GB per run); the
 # finished runs' logs and DONE are copied to results/reproduction[-<variant>]/<algo>/<Game>/seed_<k>/,
 # and `compare` against the published DER writes compare.md, compare.png and curves.png there.
 # Re-running resumes every unfinished run exactly and skips the finished ones.
@@ -28,7 +28,7 @@ if [ -n "$VARIANT" ] && [ "$ALGOS" != der ]; then
     echo "reproduce.sh: VARIANT=$VARIANT is a DER preset; run it with ALGOS=der" >&2
     exit 2
 fi
-GAMES=${GAMES:-"Krull RoadRunner Assault Breakout"}
+GAMES=${GAMES:-"Krull RoadRunner Assault Breakout Alien"}
 jobs=()
 for game in $GAMES; do
     for seed in 0 1; do jobs+=("der $game $seed"); done

@@ -52,6 +52,8 @@ class GraphedStep:
         if self.graph is None:
             try:
                 self._capture(inputs)
+            except torch.cuda.OutOfMemoryError:
+                raise  # its own advice (a smaller batch, another job on the GPU), not the graphs'
             except Exception as error:  # a kernel or op that cannot be captured on this GPU / torch build
                 raise RuntimeError(f"capturing {self.name} as a CUDA graph failed ({type(error).__name__}: "
                                    f"{str(error).splitlines()[0] if str(error) else ''}); train without graphs: "

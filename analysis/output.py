@@ -5,6 +5,7 @@ folder's files, write errors become one line, numpy scalars become JSON. The pat
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -40,7 +41,7 @@ def writing(path: str | Path, flag: str) -> Iterator[None]:
         yield
     except OSError as error:
         where = Path(error.filename).absolute() if error.filename else None
-        target = Path(path).absolute()
+        target = Path(os.path.realpath(path))  # a symlink is written through to its target
         # The output itself, a folder made for it, a file inside it (plot) or its atomic temp sibling.
         ours = where is None or where == target or where in target.parents or target in where.parents \
             or where.parent == target.parent

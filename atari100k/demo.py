@@ -37,7 +37,7 @@ def named_inputs(out: str, algos: str) -> list[str]:
 
 def demo_commands(args: argparse.Namespace) -> list[list[str]]:
     """The verbs the demo runs, in order, as argument lists for `atari100k.cli.main`."""
-    out = str(Path(args.out))
+    out = args.out  # as given: the sweep refuses an empty or unusable --out (str(Path("")) would be ".")
     sweep = [
         "sweep", "--name", "demo", "--algos", args.algos, "--games", args.games, "--seeds", str(args.seeds),
         "--preset", "debug", "--executor", "local", "--out", out,

@@ -31,7 +31,7 @@ def exclusive_lock(path: Path, timeout_s: float, busy: Callable[[str], str]) -> 
         handle = open(path, "a+")
     except OSError as error:  # under a file, read-only, /proc: the folder can never hold a run
         raise UsageError(f"{path.parent}: cannot create or write this folder "
-                         f"({error.strerror or error}); choose another --out") from error
+                         f"({error.strerror or error}); choose another folder") from error
     with handle:
         deadline, locked = time.monotonic() + timeout_s, True
         while True:

@@ -30,6 +30,8 @@ def check_output_path(path: str | Path, flag: str, suffixes: Sequence[str] | Non
     """
     _refuse_empty(path, flag)
     p = Path(path)
+    if p.is_symlink():  # the write goes through to the link's target (atari100k.fileio): check that place
+        p = Path(os.path.realpath(p))
     if str(path).endswith(("/", os.sep)) or p.is_dir():
         raise UsageError(f"{flag} {path}: is a folder; give a file path")
     if suffixes is not None and p.suffix.lower() not in suffixes:

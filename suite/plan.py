@@ -38,6 +38,8 @@ def parse_seeds(text: str | int | list[int] | tuple[int, ...]) -> tuple[int, ...
 
     Raises UsageError on zero seeds, negatives, repeats or junk.
     """
+    if isinstance(text, str) and re.search(r"\d{11}", text):  # beyond any seed; int() of 4,300+ digits raises
+        raise UsageError(f"--seeds {text[:20]}{'...' if len(text) > 20 else ''}: seeds are at most {MAX_SEED:,}")
     if isinstance(text, (list, tuple)):
         seeds = tuple(int(s) for s in text)
     elif isinstance(text, int) or str(text).strip().isdigit():

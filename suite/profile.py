@@ -100,9 +100,14 @@ class SlurmProfile:
             raise UsageError("--signal-delay and --max-requeue must be >= 0")
         if self.signal_delay_s >= self.timeout_min() * 60:
             raise UsageError(f"--signal-delay {self.signal_delay_s}s is not shorter than --time {self.time}")
-        for key, _ in self.sbatch:
-            if key in MANAGED_SBATCH:
-                raise UsageError(f"--sbatch {key}=...: {MANAGED_SBATCH[key]}")
+        for key, value in self.sbatch:
+            # As submitit writes it (`_` -> `-`); long names are case-insensitive, short ones not (-C is not -c).
+            name = key.strip().lstrip("-").replace("_", "-")
+            name = name.lower() if len(name) > 1 else name
+            if name in MANAGED_SBATCH:
+                raise UsageError(f"--sbatch {key}=...: {MANAGED_SBATCH[name]}")
+            if name == "gres" and self.gpus and "gpu" in str(value).lower():
+                raise UsageError(f"--sbatch {key}={value} asks for GPUs beside --gpus {self.gpus}: use one of them")
         return self
 
     def submitit_parameters(self) -> dict[str, Any]:
@@ -137,11 +142,13 @@ _FIELDS = {f.name for f in dataclasses.fields(SlurmProfile)}
 
 _OWN = "the sweep sets it (job arrays, their logs and requeue are how runs are tracked and resumed)"
 MANAGED_SBATCH: dict[str, str] = {
-    **{key: _OWN for key in ("array", "output", "error", "open-mode", "signal", "requeue", "no-requeue", "wrap",
-                             "nodes", "ntasks", "ntasks-per-node", "job-name")},
+    **{key: _OWN for key in ("array", "a", "output", "o", "error", "e", "open-mode", "signal", "requeue",
+                             "no-requeue", "wrap", "nodes", "N", "ntasks", "n", "ntasks-per-node", "ntasks-per-gpu",
+                             "job-name", "J")},
     **{key: f"use {flag} instead" for keys, flag in [
-        (("time", "t"), "--time"), (("mem",), "--mem (per run)"), (("cpus-per-task", "c"), "--cpus (per run)"),
-        (("gpus", "gpus-per-node", "gres", "G"), "--gpus"), (("partition", "p"), "--partition"),
+        (("time", "t"), "--time"), (("mem", "mem-per-cpu", "mem-per-gpu"), "--mem (per run)"),
+        (("cpus-per-task", "c", "cpus-per-gpu"), "--cpus (per run)"),
+        (("gpus", "gpus-per-node", "gpus-per-task", "G"), "--gpus"), (("partition", "p"), "--partition"),
         (("account", "A"), "--account"), (("qos", "q"), "--qos")] for key in keys},
 }
 """sbatch parameters an `--sbatch key=value` (or a profile's [sbatch]) may not set, and why."""

@@ -120,7 +120,7 @@ def read_run_folder(run_dir: Path) -> RunFacts:
     done = _read_json_or_empty(run_dir / DONE) if DONE in names else None
     failed = _read_json_or_empty(run_dir / FAILED) if FAILED in names else None
     job = _read_json_or_empty(run_dir / JOB) if JOB in names else None
-    if job is not None and not (job.get("executor") and job.get("job_id")):
+    if job is not None and not (job.get("executor") == "local" or (job.get("executor") and job.get("job_id"))):
         job = None  # damaged: no job can be told from it, so the run reads as if never submitted (resubmittable)
     budget = None
     if RUN in names:

@@ -371,7 +371,7 @@ def cancel_sweep(sweep: str | Path, results_root: str = "results", out: TextIO |
             record = read_run_folder(status.sweep_dir / row.dir).job or {}
             # Only the pool that wrote the record: its pid may since belong to another process.
             if record.get("host") == socket.gethostname() and is_recorded_process(
-                    record.get("pid"), record.get("pid_identity"), strict=True):
+                    record.get("pid"), record.get("pid_identity"), strict=True, recorded_at=record.get("submitted_at")):
                 pools.add(int(record["pid"]))
     for pid in pools:
         try:

@@ -35,7 +35,7 @@ def worker_main(argv: list[str] | None = None) -> int:
     try:
         record = json.loads(job_path.read_text())
     except (OSError, ValueError):
-        record = {"executor": "local"}
+        record = {"executor": "local", "job_id": f"local-{os.getpid()}"}  # job.json unreadable: still a job
     record.update(worker_pid=os.getpid(), worker_identity=process_identity(os.getpid()), worker_started_at=_now())
     atomic_write_json(job_path, record)
     try:

@@ -399,6 +399,11 @@ def test_an_out_that_is_a_device_or_pipe_is_refused_and_left_as_it_is(capsys, tm
     (tmp_path / "to_real.md").symlink_to(target)
     atomic_write_text(tmp_path / "to_real.md", "new")
     assert target.read_text() == "new" and (tmp_path / "to_real.md").is_symlink()
+    # A link into a place that cannot be written: the write fails there, and is still one line.
+    (tmp_path / "to_proc.md").symlink_to("/proc/atari100k-no-such-file.md")
+    sweep = _run_folders(tmp_path / "sweep", sticky=0.0)
+    code, stdout, err = _run(capsys, str(sweep), "--out", str(tmp_path / "to_proc.md"))
+    assert code == 2 and "cannot write" in err and len(err.strip().splitlines()) == 1, err
 
 
 def test_one_run_has_no_ci_and_fewer_games_are_never_bold(capsys, tmp_path):

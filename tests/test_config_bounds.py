@@ -48,7 +48,8 @@ def test_seeds_and_budgets_are_bounded():
         parse_budget("1e100")
     assert len(parse_seeds(str(MAX_SEEDS))) == MAX_SEEDS
     for text, message in [(str(MAX_SEEDS + 1), "at most"), ("0-99999999999", "at most"),
-                          (f"0,{MAX_INT + 1}", "out of range"), ("99999999999999999999", "at most")]:
+                          (f"0,{MAX_INT + 1}", "out of range"), ("99999999999999999999", "at most"),
+                          ("7" * 5000, "at most"), ("0-" + "9" * 5000, "at most")]:
         with pytest.raises(UsageError, match=message):
             parse_seeds(text)
 

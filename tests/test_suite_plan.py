@@ -209,7 +209,12 @@ def test_profiles(tmp_path):
     (["--games", "Pong", "--seeds", "2", "--executor", "slurm", "--time", "soon"], "--time"),
     (["--games", "Pong", "--seeds", "2", "--executor", "slurm", "--sbatch", "array=0-3"], "the sweep sets it"),
     (["--games", "Pong", "--seeds", "2", "--executor", "slurm", "--sbatch", "mem=9G"], "use --mem (per run) instead"),
-    (["--games", "Pong", "--seeds", "0-99999999999"], "a sweep plans at most 10,000"),
+    (["--games", "Pong", "--seeds", "2", "--executor", "slurm", "--sbatch", "cpus_per_task=4"], "use --cpus"),
+    (["--games", "Pong", "--seeds", "2", "--executor", "slurm", "--sbatch", "Job_Name=x"], "the sweep sets it"),
+    (["--games", "Pong", "--seeds", "2", "--executor", "slurm", "--gpus", "1", "--sbatch", "gres=gpu:a100:1"],
+     "beside --gpus 1"),
+    (["--games", "Pong", "--seeds", "0-99999999999"], "--seeds 0-99999999999: seeds are at most"),
+    (["--games", "Pong", "--seeds", "0-20000"], "a sweep plans at most 10,000"),
 ])
 def test_bad_input_exit_2_nothing_written(tmp_path, capsys, args, message):
     out = tmp_path / "sweep"

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import socket
 import subprocess
@@ -52,14 +53,42 @@ def test_identity_tells_two_processes_with_one_pid_apart():
     assert process_identity(sleeper.pid) is None and not is_recorded_process(sleeper.pid, theirs, strict=False)
 
 
-@pytest.mark.parametrize("identity", ["wrong", None])
-def test_cancel_leaves_a_process_that_only_reuses_the_recorded_pid_alone(tmp_path, capsys, identity):
-    """A stale local record (its pool long gone, the pid since reused): with another process's identity,
-    or without one (a record from before identities) for a process that is no atari100k."""
+def test_pids_that_name_process_groups_or_everything_are_never_a_recorded_process():
+    """os.kill(-1, ...) as root signals every process, 0 the caller's group: a damaged record must not get there."""
+    for pid in (-1, 0, 1, True, "123", None, 2.5):
+        assert not is_recorded_process(pid, None, strict=False)
+        assert not is_recorded_process(pid, "x:1", strict=True)
+
+
+def test_a_record_without_identity_is_told_by_time_when_about_to_signal():
+    """Records from before identities: the pool started before it wrote `submitted_at`; a process that
+    took its pid over started later."""
     sleeper = _sleeper()
     try:
-        recorded = process_identity(os.getpid()) if identity == "wrong" else None
-        out = _sweep_with_local_job(tmp_path, {"pid": sleeper.pid, "pid_identity": recorded})
+        time.sleep(0.05)
+        started = datetime.datetime.now().astimezone()
+        before = (started - datetime.timedelta(minutes=5)).isoformat(timespec="seconds")
+        after = (started + datetime.timedelta(seconds=5)).isoformat(timespec="seconds")
+        assert is_recorded_process(sleeper.pid, None, strict=True, recorded_at=after)
+        assert not is_recorded_process(sleeper.pid, None, strict=True, recorded_at=before)  # a reused pid
+        assert not is_recorded_process(sleeper.pid, None, strict=True, recorded_at="t")  # cannot tell: no
+        assert is_recorded_process(sleeper.pid, None, strict=False)  # status: a live pid, as before identities
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_cancel_leaves_a_process_that_only_reuses_the_recorded_pid_alone(tmp_path, capsys):
+    """A stale local record from before identities (its pool long gone, the pid since taken by a process
+    that started after the record was written): `status` reads the run as pending (the pid lives), so
+    `cancel` reaches its own check, which must leave the process alone."""
+    sleeper = _sleeper()
+    try:
+        time.sleep(0.05)
+        stale = (datetime.datetime.now().astimezone() - datetime.timedelta(hours=1)).isoformat(timespec="seconds")
+        out = _sweep_with_local_job(tmp_path, {"pid": sleeper.pid, "submitted_at": stale})
+        [row] = sweep_status(out, use_slurm=False).rows
+        assert row.state == "pending"  # active: cancel acts on it
         assert cancel_sweep(out) == 0
         time.sleep(0.2)
         assert sleeper.poll() is None, "cancel signalled a process that is not the sweep's pool"

@@ -153,8 +153,9 @@ def classify(facts: RunFacts, slurm: dict[str, JobState] | None, now: float) -> 
 
 def _throughput(facts: RunFacts) -> float | None:
     """Steps/s: an unfinished run's recent rate (what its ETA depends on: a run's first steps,
-    before learning starts, are many times faster), else the whole run's average."""
-    if facts.done is None and facts.recent_sps:
+    before learning starts, are many times faster; None until it is known, as the whole run's
+    average would count them), else the whole run's average."""
+    if facts.done is None:
         return facts.recent_sps
     if facts.step and facts.elapsed_s:
         return facts.step / facts.elapsed_s

@@ -495,10 +495,11 @@ def test_zero_valued_slurm_flags_count_as_given_and_broken_folders_do_not_stop_a
     assert "submit 2" in capsys.readouterr().out
 
 
-def test_the_rate_starts_after_the_random_prefill():
+def test_the_rate_starts_after_the_random_prefill(tmp_path):
     """DER's first 1,600 steps (no updates) ran 30 steps/s, then 12: the early ETA promised 54 min
     for a 2.3 h run. Rows from before learning are left out; with one row inside learning, no rate."""
     from suite.runfolder import recent_rate
+    from suite.state import sweep_states
 
     prefill = [{"step": 1000, "elapsed_s": 33.0, "updates": 0}]
     first = {"step": 2000, "elapsed_s": 66.0, "updates": 400}  # crosses into learning at 1,600
@@ -506,5 +507,13 @@ def test_the_rate_starts_after_the_random_prefill():
     later = [{"step": 2000 + 1000 * k, "elapsed_s": 66.0 + 83.0 * k, "updates": 400 + 1000 * k} for k in (1, 2)]
     assert recent_rate(prefill + [first] + later) == pytest.approx(2000 / 166.0)
     assert recent_rate(prefill + [{"step": 1500, "elapsed_s": 50.0, "updates": 0}]) is None  # still prefilling
+    # Status shows no speed and no ETA then, rather than the whole run's average (prefill included).
+    run = tmp_path / "der" / "Alien" / "seed_0"
+    run.mkdir(parents=True)
+    atomic_write_json(run / "run.json", {"budget_steps": 100_000})
+    (run / "metrics.jsonl").write_text("".join(json.dumps(dict(r, time=time.time())) + "\n" for r in prefill + [first]))
+    runs = [{"algo": "der", "game": "Alien", "seed": 0, "dir": "der/Alien/seed_0"}]
+    [status], _ = sweep_states(tmp_path, runs, use_slurm=False)
+    assert status.step == 2000 and status.sps is None and status.eta_s is None
     # Rows that do not count updates (runs of older code) keep the plain window.
     assert recent_rate([{"step": 0, "elapsed_s": 0.0}, {"step": 100, "elapsed_s": 10.0}]) == pytest.approx(10.0)

@@ -75,11 +75,11 @@ def run_train(args: argparse.Namespace) -> int:
     """Handler of `atari100k train`."""
     from agent.spec import RunSpec
     from agent.run_folder import RunFolder
-    from atari100k.errors import UsageError
+    from atari100k.outpaths import refuse_empty_path
 
     spec = RunSpec.make(args.game, args.seed, args.preset, args.overrides, args.steps, algo=args.algo)
-    if args.out is not None and not args.out.strip():
-        raise UsageError("--out: empty path; give a folder, or leave out --out for the default")
+    if args.out is not None:
+        refuse_empty_path(args.out, "--out")
     out = Path(args.out) if args.out else default_run_dir(spec.algo, spec.game, spec.seed)
     folder = RunFolder(out)
     folder.check_compatible(spec, spec.config())

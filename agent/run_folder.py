@@ -70,6 +70,12 @@ def _how_asked(made: dict[str, Any], spec: RunSpec) -> str:
     return "" if then == now else f" (that run: {then}; this command: {now})"
 
 
+def is_agent_run_json(data: Any) -> bool:
+    """Whether parsed run.json content is the agent's: an object with its `spec` and `config`
+    objects (another tool's run.json is not; `prune` and `sweep` leave such folders alone)."""
+    return isinstance(data, dict) and isinstance(data.get("spec"), dict) and isinstance(data.get("config"), dict)
+
+
 def _json_safe(value: Any) -> Any:
     """NaN/inf -> None (JSON has no NaN), numpy scalars -> Python numbers."""
     if hasattr(value, "item"):
@@ -149,9 +155,7 @@ class RunFolder:
             existing = self.read_run_json()
         except (OSError, ValueError) as error:
             raise UsageError(f"{self.file(RUN_JSON)} cannot be read ({error}); use another --out") from error
-        if existing is not None and not (isinstance(existing, dict) and isinstance(existing.get("spec"), dict)
-                                         and isinstance(existing.get("config"), dict)
-                                         and {"game", "seed"} <= set(existing["spec"])):
+        if existing is not None and not (is_agent_run_json(existing) and {"game", "seed"} <= set(existing["spec"])):
             raise UsageError(f"{self.file(RUN_JSON)} is not an atari100k run.json (no spec with game and seed, "
                              f"or no config); use another --out")
         return existing

@@ -28,7 +28,7 @@ def check_output_path(path: str | Path, flag: str, suffixes: Sequence[str] | Non
     not a regular file once symlinks are followed (/dev/null, /dev/stdout, a pipe): the atomic
     write would replace it with a file. `suffixes`: allowed endings.
     """
-    _refuse_empty(path, flag)
+    refuse_empty_path(path, flag)
     p = Path(path)
     if p.is_symlink():  # the write goes through to the link's target (atari100k.fileio): check that place
         p = Path(os.path.realpath(p))
@@ -47,7 +47,8 @@ def check_output_path(path: str | Path, flag: str, suffixes: Sequence[str] | Non
     return p
 
 
-def _refuse_empty(path: str | Path, flag: str) -> None:
+def refuse_empty_path(path: str | Path, flag: str) -> None:
+    """Refuse (UsageError, one line) an empty or blank path."""
     if not str(path).strip():  # Path("") is the working folder: never what an empty value meant
         raise UsageError(f"{flag}: empty path; give a file or folder")
 
@@ -55,7 +56,7 @@ def _refuse_empty(path: str | Path, flag: str) -> None:
 def check_output_folder(path: str | Path, flag: str) -> Path:
     """Refuse (UsageError, one line) an output folder that is empty text, a file, lies under a file, or
     cannot be written."""
-    _refuse_empty(path, flag)
+    refuse_empty_path(path, flag)
     p = Path(path)
     if p.exists() and not p.is_dir():
         raise UsageError(f"{flag} {path}: is a file; give a folder")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from agent.run_folder import is_agent_run_json
 from atari100k.errors import UsageError
 from atari100k.locking import lock_held
 from suite.runfolder import CHECKPOINT, DONE, RUN, TRAIN_LOCK
@@ -45,7 +46,7 @@ def is_run_folder(folder: Path) -> bool:
         data = json.loads((folder / RUN).read_text())
     except (OSError, ValueError):
         return False
-    return isinstance(data, dict) and isinstance(data.get("spec"), dict) and isinstance(data.get("config"), dict)
+    return is_agent_run_json(data)
 
 
 def run_folders(root: Path, errors: list[str] | None = None) -> Iterator[Path]:

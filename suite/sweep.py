@@ -211,7 +211,7 @@ def check_existing_runs(request: SweepRequest, planned: list[PlannedRun]) -> Non
     trained by hand, or copied in): a manifest's settings are checked as a whole (`check_compatible`)."""
     if read_manifest(request.out) is not None:
         return
-    from agent.run_folder import RunFolder
+    from agent.run_folder import RunFolder, is_agent_run_json
 
     configs: dict[str, object] = {}
     for run in planned:
@@ -220,7 +220,7 @@ def check_existing_runs(request: SweepRequest, planned: list[PlannedRun]) -> Non
             existing = folder.read_run_json() if folder.path.is_dir() else None
         except (OSError, ValueError):
             existing = None
-        if not (isinstance(existing, dict) and "spec" in existing and "config" in existing):
+        if not is_agent_run_json(existing):
             continue  # nothing to compare (or a broken folder: its own job reports that, as before)
         if run.spec.algo not in configs:
             configs[run.spec.algo] = run.spec.config()
